@@ -1,0 +1,42 @@
+#ifndef GEVINST_STORE_H
+#define GEVINST_STORE_H
+
+#include <libpq-fe.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+/* store: the PostgreSQL connection, reconnected with backoff when it drops.
+ * One store per thread; libpq connections are not shared. */
+typedef struct store store_t;
+
+/* Copies conninfo. Does not connect. */
+store_t *store_new(const char *conninfo);
+void store_destroy(store_t *st);
+
+/* Connects if not connected (or the connection went bad). Sets the session up
+ * (application_name, UTC time zone, statement timeout). False + errstr when
+ * the server cannot be reached; the caller retries after store_backoff_ms(). */
+bool store_connect(store_t *st, char *errstr, size_t errstr_size);
+
+/* True while the connection is usable. */
+bool store_connected(const store_t *st);
+
+/* Drops the connection (after an error left it in an unknown state). */
+void store_disconnect(store_t *st);
+
+/* Milliseconds to wait before the next connect attempt: grows 0.25 s, 0.5 s,
+ * ... up to 10 s with each failure, back to the start after a success. */
+int store_backoff_ms(const store_t *st);
+
+/* The live connection, or NULL. Owned by the store. */
+PGconn *store_conn(store_t *st);
+
+/* Runs sql (no parameters, results discarded). On failure, errstr is set and
+ * *retriable (may be NULL) says whether the connection was the cause. */
+bool store_exec(store_t *st, const char *sql, bool *retriable, char *errstr, size_t errstr_size);
+
+/* Fills errstr from res or the connection and tells whether the failure was
+ * the connection's (retry) rather than the statement's. Clears nothing. */
+bool store_error(store_t *st, PGresult *res, char *errstr, size_t errstr_size);
+
+#endif

@@ -1,0 +1,137 @@
+/* store: one libpq connection with reconnect and backoff. */
+#include "gevinst/store.h"
+
+#include "gevinst/config.h"
+#include "gevinst/log.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct store {
+    char *conninfo;
+    PGconn *conn;
+    int failures;
+};
+
+store_t *store_new(const char *conninfo)
+{
+    store_t *st = calloc(1, sizeof(*st));
+    if (!st)
+        return NULL;
+    st->conninfo = strdup(conninfo);
+    if (!st->conninfo) {
+        free(st);
+        return NULL;
+    }
+    return st;
+}
+
+void store_destroy(store_t *st)
+{
+    if (!st)
+        return;
+    if (st->conn)
+        PQfinish(st->conn);
+    free(st->conninfo);
+    free(st);
+}
+
+static void copy_pg_error(const char *msg, char *errstr, size_t errstr_size)
+{
+    snprintf(errstr, errstr_size, "%s", msg && *msg ? msg : "unknown PostgreSQL error");
+    /* libpq messages end in newlines and may span lines; the log wants one. */
+    for (char *p = errstr; *p; p++)
+        if (*p == '\n')
+            *p = p[1] ? ' ' : '\0';
+}
+
+bool store_connect(store_t *st, char *errstr, size_t errstr_size)
+{
+    if (st->conn && PQstatus(st->conn) == CONNECTION_OK)
+        return true;
+    if (st->conn) {
+        PQfinish(st->conn);
+        st->conn = NULL;
+    }
+    /* Defaults first: later keywords win, so the user's conninfo (expanded
+     * from dbname) can still override them. */
+    const char *keys[] = {"application_name", "connect_timeout", "dbname", NULL};
+    const char *vals[] = {"gevinstd", "10", st->conninfo, NULL};
+    st->conn = PQconnectdbParams(keys, vals, 1);
+    if (!st->conn || PQstatus(st->conn) != CONNECTION_OK) {
+        copy_pg_error(st->conn ? PQerrorMessage(st->conn) : "out of memory", errstr, errstr_size);
+        if (st->conn)
+            PQfinish(st->conn);
+        st->conn = NULL;
+        st->failures++;
+        return false;
+    }
+    PGresult *res = PQexec(st->conn, "SET TIME ZONE 'UTC'; SET statement_timeout = '300s'; "
+                                     "SET lock_timeout = '60s'");
+    bool ok = PQresultStatus(res) == PGRES_COMMAND_OK;
+    if (!ok)
+        copy_pg_error(PQerrorMessage(st->conn), errstr, errstr_size);
+    PQclear(res);
+    if (!ok) {
+        PQfinish(st->conn);
+        st->conn = NULL;
+        st->failures++;
+        return false;
+    }
+    st->failures = 0;
+    return true;
+}
+
+bool store_connected(const store_t *st)
+{
+    return st->conn && PQstatus(st->conn) == CONNECTION_OK;
+}
+
+void store_disconnect(store_t *st)
+{
+    if (st->conn)
+        PQfinish(st->conn);
+    st->conn = NULL;
+}
+
+int store_backoff_ms(const store_t *st)
+{
+    int ms = 250;
+    for (int i = 1; i < st->failures && ms < 10000; i++)
+        ms *= 2;
+    return ms > 10000 ? 10000 : ms;
+}
+
+PGconn *store_conn(store_t *st)
+{
+    return store_connected(st) ? st->conn : NULL;
+}
+
+bool store_error(store_t *st, PGresult *res, char *errstr, size_t errstr_size)
+{
+    const char *msg = res ? PQresultErrorMessage(res) : NULL;
+    if (!msg || !*msg)
+        msg = st->conn ? PQerrorMessage(st->conn) : "not connected";
+    copy_pg_error(msg, errstr, errstr_size);
+    return !store_connected(st);
+}
+
+bool store_exec(store_t *st, const char *sql, bool *retriable, char *errstr, size_t errstr_size)
+{
+    bool dummy;
+    if (!retriable)
+        retriable = &dummy;
+    if (!store_connected(st)) {
+        snprintf(errstr, errstr_size, "not connected to PostgreSQL");
+        *retriable = true;
+        return false;
+    }
+    PGresult *res = PQexec(st->conn, sql);
+    ExecStatusType s = PQresultStatus(res);
+    bool ok = s == PGRES_COMMAND_OK || s == PGRES_TUPLES_OK;
+    if (!ok)
+        *retriable = store_error(st, res, errstr, errstr_size);
+    PQclear(res);
+    return ok;
+}
