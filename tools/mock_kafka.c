@@ -3,11 +3,14 @@
  * integration tests and the local demo. Not a Kafka broker; never use it for real data.
  *
  *   gevinst-mock-kafka [--brokers N] [--topic NAME:PARTITIONS]... [--bootstrap-file PATH]
+ *                      [--die-with-parent]
  *
  * Prints the bootstrap list ("127.0.0.1:PORT,...") as one line on stdout once every broker
  * listens and every --topic exists, optionally writes it to PATH too (tmp file + rename, so a
  * reader never sees half a line), then serves until SIGTERM or SIGINT, destroys the cluster
- * and exits 0. Usage errors exit 2, start-up failures 1. Logs go to stderr.
+ * and exits 0. Usage errors exit 2, start-up failures 1. Logs go to stderr. With
+ * --die-with-parent it also stops when the process that started it dies (PR_SET_PDEATHSIG),
+ * so a test script killed by a timeout does not leave a cluster behind.
  *
  * What the mock does and does not do (librdkafka 2.0.2, src/rdkafka_mock*.c):
  * - Unknown topics are auto-created, with 4 partitions, on the first Metadata request that
@@ -36,6 +39,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <unistd.h>
 
 #include <librdkafka/rdkafka.h>
@@ -57,9 +61,11 @@ static void usage(FILE *out)
 {
     fprintf(out,
             "usage: " PROG " [--brokers N] [--topic NAME:PARTITIONS]... [--bootstrap-file PATH]\n"
+            "                          [--die-with-parent]\n"
             "  --brokers N              number of mock brokers, 1..%d (default 1)\n"
             "  --topic NAME:PARTITIONS  create a topic (replication 1); repeatable\n"
             "  --bootstrap-file PATH    also write the bootstrap list to PATH (atomically)\n"
+            "  --die-with-parent        stop when the parent process dies\n"
             "Prints the bootstrap servers on stdout when ready; stops on SIGTERM/SIGINT.\n",
             MAX_BROKERS);
 }
@@ -151,6 +157,7 @@ int main(int argc, char **argv)
         {"brokers", required_argument, NULL, 'b'},
         {"topic", required_argument, NULL, 't'},
         {"bootstrap-file", required_argument, NULL, 'f'},
+        {"die-with-parent", no_argument, NULL, 'p'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -158,6 +165,7 @@ int main(int argc, char **argv)
     const char *bootstrap_file = NULL;
     struct topic_spec *topics = calloc((size_t)argc, sizeof(*topics));
     int topic_cnt = 0;
+    bool die_with_parent = false;
     int opt, rc = 0;
     char errstr[512];
     rd_kafka_conf_t *conf;
@@ -171,7 +179,7 @@ int main(int argc, char **argv)
         fprintf(stderr, PROG ": out of memory\n");
         return 1;
     }
-    while ((opt = getopt_long(argc, argv, "b:t:f:h", opts, NULL)) != -1) {
+    while ((opt = getopt_long(argc, argv, "b:t:f:ph", opts, NULL)) != -1) {
         switch (opt) {
         case 'b':
             if (!parse_int(optarg, 1, MAX_BROKERS, &brokers)) {
@@ -190,6 +198,9 @@ int main(int argc, char **argv)
             break;
         case 'f':
             bootstrap_file = optarg;
+            break;
+        case 'p':
+            die_with_parent = true;
             break;
         case 'h':
             usage(stdout);
@@ -221,6 +232,18 @@ int main(int argc, char **argv)
     sigemptyset(&sa.sa_mask);
     sigaction(SIGTERM, &sa, NULL);
     sigaction(SIGINT, &sa, NULL);
+    if (die_with_parent) {
+        pid_t parent = getppid();
+
+        /* SIGTERM lands in the handler above: the same orderly stop as a kill. */
+        if (prctl(PR_SET_PDEATHSIG, SIGTERM) != 0) {
+            fprintf(stderr, PROG ": prctl(PR_SET_PDEATHSIG): %s\n", strerror(errno));
+            free(topics);
+            return 1;
+        }
+        if (getppid() != parent) /* it died before prctl() */
+            stop_requested = 1;
+    }
     /* A client that disconnects mid-response must not kill the cluster. */
     signal(SIGPIPE, SIG_IGN);
 
