@@ -30,4 +30,14 @@ void pseudo_destroy(pseudo_t *p);
 void pseudo_make(pseudo_t *p, pseudo_kind_t kind, const char *id, size_t id_len,
                  char out[PSEUDO_HEX_LEN + 1]);
 
+/* Additions by the intake module (not part of the lead's original API). */
+
+/* "patient", "user", "appointment", "entry": the kind as hashed. */
+const char *pseudo_kind_name(pseudo_kind_t kind);
+
+/* Plain HMAC-SHA256(key, msg) through the same code path as pseudo_make(),
+ * any key length; for tests against RFC 4231 and tools. */
+void pseudo_hmac_sha256(const unsigned char *key, size_t key_len, const void *msg, size_t msg_len,
+                        unsigned char out[32]);
+
 #endif
