@@ -26,7 +26,7 @@ CREATE TABLE gevinst.rejected_event (
     topic       text        NOT NULL,
     partition   integer     NOT NULL,
     "offset"    bigint      NOT NULL,
-    batch_index integer     NOT NULL DEFAULT 0,  -- element of a batch message; 0 otherwise
+    batch_index integer     NOT NULL DEFAULT 0,  -- element of a batch message; 0 single; -1 whole message
     reason      text        NOT NULL CHECK (reason IN ('too_large', 'invalid_json',
                     'not_cloudevent', 'unsupported_type', 'missing_field', 'invalid_field',
                     'type_status_mismatch', 'late_event')),

@@ -1,0 +1,674 @@
+/* pipeline: poll, decode, validate, apply, stage, commit — exactly once.
+ *
+ * PostgreSQL is the source of truth for consumer positions: every batch
+ * commits its results and the next offset of each partition it touched in
+ * one transaction, advancing each offset only if it still holds the value
+ * this instance read (fencing a zombie that lost the partition). Anything not
+ * committed can always be thrown away and consumed again: after any failure
+ * the pipeline "resyncs", re-reading the stored offsets and re-assigning the
+ * partitions at them. All Kafka calls and the rebalance callback run in the
+ * one polling thread (librdkafka 2.0.x has races otherwise). */
+#include "gevinst/pipeline.h"
+
+#include "gevinst/event.h"
+#include "gevinst/log.h"
+#include "gevinst/migrate.h"
+#include "gevinst/stage.h"
+#include "gevinst/store.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <librdkafka/rdkafka.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define POLL_MS 100
+#define REJECT_LOG_LINES 10 /* per batch; the rest are only counted */
+
+typedef struct part {
+    char *topic;
+    int32_t partition;
+    int64_t stored; /* next_offset in PostgreSQL as read; -1: no row */
+    int64_t next;   /* next offset to consume; -1: not known yet */
+    bool eof;
+} part_t;
+
+struct pipeline {
+    const config_t *cfg;
+    pseudo_t *pseudo;
+    rd_kafka_t *rk;
+    store_t *store;
+    stage_t *stage;
+    event_decoder_t *dec;
+
+    rd_kafka_topic_partition_list_t *assignment; /* what the group gave us */
+    part_t *parts;                               /* positions, when in sync */
+    size_t nparts;
+    bool assigned_once;
+    bool need_resync;
+
+    int64_t batch_events;
+    int64_t batch_start_ms;
+    int batch_reject_logged;
+
+    /* Context of the message being decoded, for the sink callbacks. */
+    const rd_kafka_message_t *cur_msg;
+    const char *cur_topic;
+    int64_t now_us;
+
+    /* Totals for the stats log line. */
+    uint64_t consumed, accepted, rejected, batches;
+};
+
+static int64_t now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static int64_t wall_us(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+static void parts_clear(pipeline_t *pl)
+{
+    for (size_t i = 0; i < pl->nparts; i++)
+        free(pl->parts[i].topic);
+    free(pl->parts);
+    pl->parts = NULL;
+    pl->nparts = 0;
+}
+
+static part_t *part_find(pipeline_t *pl, const char *topic, int32_t partition)
+{
+    for (size_t i = 0; i < pl->nparts; i++)
+        if (pl->parts[i].partition == partition && strcmp(pl->parts[i].topic, topic) == 0)
+            return &pl->parts[i];
+    return NULL;
+}
+
+/* Throws away everything not committed; the next resync re-reads it. */
+static void batch_discard(pipeline_t *pl)
+{
+    stage_clear(pl->stage);
+    pl->batch_events = 0;
+    pl->batch_reject_logged = 0;
+}
+
+static void rollback(pipeline_t *pl)
+{
+    PGconn *c = store_conn(pl->store);
+    if (c)
+        PQclear(PQexec(c, "ROLLBACK"));
+}
+
+/* ---- exactly-once commit ---------------------------------------------- */
+
+typedef enum commit_result {
+    COMMIT_OK,
+    COMMIT_FENCED, /* another instance moved an offset: our batch is stale */
+    COMMIT_FAILED, /* database error or outage */
+} commit_result_t;
+
+/* Advances one partition's stored offset from p->stored to p->next. */
+static commit_result_t advance_offset(pipeline_t *pl, part_t *p, char *errstr, size_t errstr_size)
+{
+    char part[16], next[24], stored[24];
+    const char *params[4] = {p->topic, part, next, stored};
+    snprintf(part, sizeof(part), "%" PRId32, p->partition);
+    snprintf(next, sizeof(next), "%" PRId64, p->next);
+    snprintf(stored, sizeof(stored), "%" PRId64, p->stored);
+    PGresult *res;
+    if (p->stored < 0)
+        res = PQexecParams(store_conn(pl->store),
+                           "INSERT INTO gevinst.consumer_offset (topic, partition, next_offset) "
+                           "VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
+                           3, NULL, params, NULL, NULL, 0);
+    else
+        res =
+            PQexecParams(store_conn(pl->store),
+                         "UPDATE gevinst.consumer_offset SET next_offset = $3, updated_at = now() "
+                         "WHERE topic = $1 AND partition = $2 AND next_offset = $4",
+                         4, NULL, params, NULL, NULL, 0);
+    if (PQresultStatus(res) != PGRES_COMMAND_OK) {
+        store_error(pl->store, res, errstr, errstr_size);
+        PQclear(res);
+        return COMMIT_FAILED;
+    }
+    bool moved = strcmp(PQcmdTuples(res), "1") == 0;
+    PQclear(res);
+    if (!moved) {
+        snprintf(errstr, errstr_size,
+                 "offset of %s [%" PRId32 "] was moved by another instance (expected %" PRId64 ")",
+                 p->topic, p->partition, p->stored);
+        return COMMIT_FENCED;
+    }
+    return COMMIT_OK;
+}
+
+/* Tells Kafka too, for lag monitoring tools only; correctness never reads it. */
+static void commit_to_kafka(pipeline_t *pl)
+{
+    rd_kafka_topic_partition_list_t *offs = rd_kafka_topic_partition_list_new((int)pl->nparts);
+    for (size_t i = 0; i < pl->nparts; i++)
+        if (pl->parts[i].stored >= 0)
+            rd_kafka_topic_partition_list_add(offs, pl->parts[i].topic, pl->parts[i].partition)
+                ->offset = pl->parts[i].stored;
+    if (offs->cnt)
+        rd_kafka_commit(pl->rk, offs, 1);
+    rd_kafka_topic_partition_list_destroy(offs);
+}
+
+static bool positions_dirty(const pipeline_t *pl)
+{
+    for (size_t i = 0; i < pl->nparts; i++)
+        if (pl->parts[i].next >= 0 && pl->parts[i].next != pl->parts[i].stored)
+            return true;
+    return false;
+}
+
+/* Commits the batch. On any failure the batch is discarded and a resync
+ * scheduled, so the events are consumed again from the stored offsets. */
+static bool batch_commit(pipeline_t *pl)
+{
+    char errstr[512];
+    bool retriable = false;
+    commit_result_t r = COMMIT_OK;
+    if (!positions_dirty(pl) && pl->batch_events == 0)
+        return true;
+
+    int64_t t0 = now_ms();
+    if (!store_exec(pl->store, "BEGIN", &retriable, errstr, sizeof(errstr)))
+        r = COMMIT_FAILED;
+    if (r == COMMIT_OK &&
+        !stage_flush(pl->stage, pl->store, pl->cfg->timezone, &retriable, errstr, sizeof(errstr)))
+        r = COMMIT_FAILED;
+    for (size_t i = 0; r == COMMIT_OK && i < pl->nparts; i++) {
+        part_t *p = &pl->parts[i];
+        if (p->next >= 0 && p->next != p->stored)
+            r = advance_offset(pl, p, errstr, sizeof(errstr));
+    }
+    if (r == COMMIT_OK && !store_exec(pl->store, "COMMIT", &retriable, errstr, sizeof(errstr)))
+        r = COMMIT_FAILED;
+
+    if (r != COMMIT_OK) {
+        rollback(pl);
+        if (r == COMMIT_FENCED)
+            log_warn("pipeline: %s; dropping the batch and re-reading positions", errstr);
+        else
+            log_error("pipeline: commit failed, batch of %" PRId64
+                      " events will be consumed again: %s",
+                      pl->batch_events, errstr);
+        if (!store_connected(pl->store))
+            store_disconnect(pl->store);
+        batch_discard(pl);
+        pl->need_resync = true;
+        return false;
+    }
+
+    for (size_t i = 0; i < pl->nparts; i++)
+        if (pl->parts[i].next >= 0)
+            pl->parts[i].stored = pl->parts[i].next;
+    pl->batches++;
+    log_debug("pipeline: committed %" PRId64 " events, %zu staged rows in %" PRId64 " ms",
+              pl->batch_events, stage_rows(pl->stage), now_ms() - t0);
+    batch_discard(pl);
+    commit_to_kafka(pl);
+    return true;
+}
+
+/* ---- positions -------------------------------------------------------- */
+
+/* Records offsets Kafka deleted before we read them, and moves the stored
+ * position past them, in one transaction. */
+static bool record_gap(pipeline_t *pl, const char *topic, int32_t partition, int64_t from,
+                       int64_t to_excl)
+{
+    char errstr[512], part[16], first[24], last[24];
+    bool retriable;
+    snprintf(part, sizeof(part), "%" PRId32, partition);
+    snprintf(first, sizeof(first), "%" PRId64, from);
+    snprintf(last, sizeof(last), "%" PRId64, to_excl - 1);
+    const char *params[4] = {topic, part, first, last};
+    log_error("pipeline: data lost: %s [%" PRId32 "] offsets %" PRId64 "..%" PRId64
+              " were deleted by Kafka before they were consumed",
+              topic, partition, from, to_excl - 1);
+    if (!store_exec(pl->store, "BEGIN", &retriable, errstr, sizeof(errstr)))
+        return false;
+    PGresult *res = PQexecParams(
+        store_conn(pl->store),
+        "WITH g AS (INSERT INTO gevinst.offset_gap (topic, partition, first_offset, last_offset) "
+        "VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING) "
+        "UPDATE gevinst.consumer_offset SET next_offset = $4::bigint + 1, updated_at = now() "
+        "WHERE topic = $1 AND partition = $2 AND next_offset = $3",
+        4, NULL, params, NULL, NULL, 0);
+    bool ok = PQresultStatus(res) == PGRES_COMMAND_OK;
+    if (!ok)
+        store_error(pl->store, res, errstr, sizeof(errstr));
+    PQclear(res);
+    if (ok && !store_exec(pl->store, "COMMIT", &retriable, errstr, sizeof(errstr)))
+        ok = false;
+    if (!ok) {
+        log_error("pipeline: recording the gap failed: %s", errstr);
+        rollback(pl);
+    }
+    return ok;
+}
+
+/* Reads the stored offsets of the current assignment and assigns the
+ * partitions at them. Needs PostgreSQL; false when it is not there. */
+static bool resync(pipeline_t *pl)
+{
+    char errstr[512];
+    if (!pl->assignment)
+        return true;
+    if (!store_conn(pl->store))
+        return false;
+    rd_kafka_topic_partition_list_t *list = rd_kafka_topic_partition_list_copy(pl->assignment);
+    parts_clear(pl);
+    pl->parts = calloc((size_t)list->cnt + 1, sizeof(part_t));
+    for (int i = 0; i < list->cnt; i++) {
+        rd_kafka_topic_partition_t *tp = &list->elems[i];
+        char part[16];
+        const char *params[2] = {tp->topic, part};
+        snprintf(part, sizeof(part), "%" PRId32, tp->partition);
+        PGresult *res = PQexecParams(store_conn(pl->store),
+                                     "SELECT next_offset FROM gevinst.consumer_offset "
+                                     "WHERE topic = $1 AND partition = $2",
+                                     2, NULL, params, NULL, NULL, 0);
+        if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+            store_error(pl->store, res, errstr, sizeof(errstr));
+            PQclear(res);
+            log_error("pipeline: reading stored offsets failed: %s", errstr);
+            rd_kafka_topic_partition_list_destroy(list);
+            parts_clear(pl);
+            return false;
+        }
+        int64_t stored = PQntuples(res) ? strtoll(PQgetvalue(res, 0, 0), NULL, 10) : -1;
+        PQclear(res);
+
+        /* Retention may have deleted what we have not read yet. */
+        int64_t lo = -1, hi = -1;
+        if (stored >= 0 &&
+            rd_kafka_query_watermark_offsets(pl->rk, tp->topic, tp->partition, &lo, &hi, 5000) ==
+                RD_KAFKA_RESP_ERR_NO_ERROR &&
+            lo > stored) {
+            if (!record_gap(pl, tp->topic, tp->partition, stored, lo)) {
+                rd_kafka_topic_partition_list_destroy(list);
+                parts_clear(pl);
+                return false;
+            }
+            stored = lo;
+        }
+        tp->offset = stored >= 0 ? stored : RD_KAFKA_OFFSET_BEGINNING;
+        part_t *p = &pl->parts[pl->nparts++];
+        p->topic = strdup(tp->topic);
+        p->partition = tp->partition;
+        p->stored = stored;
+        p->next = stored;
+        p->eof = false;
+    }
+    rd_kafka_resp_err_t err = rd_kafka_assign(pl->rk, list);
+    rd_kafka_topic_partition_list_destroy(list);
+    if (err) {
+        log_error("pipeline: assign failed: %s", rd_kafka_err2str(err));
+        parts_clear(pl);
+        return false;
+    }
+    batch_discard(pl);
+    pl->need_resync = false;
+    log_info("pipeline: consuming %zu partition%s from stored positions", pl->nparts,
+             pl->nparts == 1 ? "" : "s");
+    return true;
+}
+
+static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
+                         rd_kafka_topic_partition_list_t *partitions, void *opaque)
+{
+    pipeline_t *pl = opaque;
+    if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
+        log_info("pipeline: assigned %d partition%s", partitions->cnt,
+                 partitions->cnt == 1 ? "" : "s");
+        if (pl->assignment)
+            rd_kafka_topic_partition_list_destroy(pl->assignment);
+        pl->assignment = rd_kafka_topic_partition_list_copy(partitions);
+        pl->assigned_once = true;
+        pl->need_resync = true;
+        if (!resync(pl)) {
+            /* PostgreSQL is away: hold the partitions without fetching until
+             * the stored offsets can be read. */
+            rd_kafka_assign(rk, NULL);
+            parts_clear(pl);
+        }
+        return;
+    }
+    if (err == RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS) {
+        if (rd_kafka_assignment_lost(rk)) {
+            log_warn("pipeline: partitions lost; discarding uncommitted work");
+            batch_discard(pl);
+        } else if (!pl->need_resync) {
+            batch_commit(pl);
+        }
+        log_info("pipeline: revoked %d partition%s", partitions->cnt,
+                 partitions->cnt == 1 ? "" : "s");
+        rd_kafka_assign(rk, NULL);
+        if (pl->assignment)
+            rd_kafka_topic_partition_list_destroy(pl->assignment);
+        pl->assignment = NULL;
+        parts_clear(pl);
+        batch_discard(pl);
+        pl->need_resync = false;
+        return;
+    }
+    log_error("pipeline: rebalance error: %s", rd_kafka_err2str(err));
+    rd_kafka_assign(rk, NULL);
+}
+
+/* ---- decoding --------------------------------------------------------- */
+
+static void on_event(void *opaque, const event_t *ev, int index)
+{
+    pipeline_t *pl = opaque;
+    (void)index;
+    pl->accepted++;
+    stage_count(pl->stage, pl->cur_topic, "accepted", 1);
+    stage_unit(pl->stage, ev->unit_id, strlen(ev->unit_id), pl->now_us);
+}
+
+static void on_reject(void *opaque, const event_reject_t *rej, int index)
+{
+    pipeline_t *pl = opaque;
+    const rd_kafka_message_t *m = pl->cur_msg;
+    const char *reason = event_reason_name(rej->reason);
+    pl->rejected++;
+    stage_reject(pl->stage, pl->cur_topic, m->partition, m->offset, index, reason, rej->detail,
+                 rej->event_id[0] ? rej->event_id : NULL,
+                 pl->cfg->store_rejected_payload ? rej->payload : NULL,
+                 pl->cfg->store_rejected_payload ? rej->payload_len : 0);
+    if (rej->reason == EVENT_REASON_UNSUPPORTED_TYPE) {
+        log_debug("pipeline: skipped %s [%" PRId32 "] @%" PRId64 "#%d: %s", pl->cur_topic,
+                  m->partition, m->offset, index, rej->detail);
+    } else if (pl->batch_reject_logged++ < REJECT_LOG_LINES) {
+        log_warn("pipeline: rejected %s [%" PRId32 "] @%" PRId64 "#%d: %s: %s", pl->cur_topic,
+                 m->partition, m->offset, index, reason, rej->detail);
+    }
+}
+
+static void handle_message(pipeline_t *pl, const rd_kafka_message_t *m)
+{
+    const char *topic = rd_kafka_topic_name(m->rkt);
+    part_t *p = part_find(pl, topic, m->partition);
+    if (!p || pl->need_resync)
+        return; /* stale: consumed again after the resync */
+    if (p->next >= 0 && m->offset < p->next)
+        return; /* already processed in this assignment */
+    if (p->next >= 0 && m->offset > p->next)
+        log_debug("pipeline: %s [%" PRId32 "] offsets %" PRId64 "..%" PRId64
+                  " skipped by Kafka (transaction markers or compaction)",
+                  topic, m->partition, p->next, m->offset - 1);
+
+    if (pl->batch_events == 0)
+        pl->batch_start_ms = now_ms();
+    pl->cur_msg = m;
+    pl->cur_topic = topic;
+    pl->now_us = wall_us();
+    event_sink_t sink = {on_event, on_reject, pl};
+    event_decode(pl->dec, m->payload, m->len, &sink);
+    pl->consumed++;
+    pl->batch_events++;
+    p->next = m->offset + 1;
+    p->eof = false;
+}
+
+static void handle_error(pipeline_t *pl, const rd_kafka_message_t *m)
+{
+    const char *topic = m->rkt ? rd_kafka_topic_name(m->rkt) : NULL;
+    part_t *p = topic ? part_find(pl, topic, m->partition) : NULL;
+    switch (m->err) {
+    case RD_KAFKA_RESP_ERR__PARTITION_EOF:
+        if (p && !pl->need_resync) {
+            p->eof = true;
+            if (p->next < 0)
+                p->next = m->offset;
+        }
+        return;
+    case RD_KAFKA_RESP_ERR__AUTO_OFFSET_RESET:
+    case RD_KAFKA_RESP_ERR_OFFSET_OUT_OF_RANGE: {
+        /* auto.offset.reset=error: our position no longer exists. */
+        int64_t lo = -1, hi = -1;
+        if (p && p->next >= 0 &&
+            rd_kafka_query_watermark_offsets(pl->rk, topic, m->partition, &lo, &hi, 5000) == 0 &&
+            lo > p->next) {
+            batch_commit(pl); /* so the stored offset is where we stopped */
+            if (!pl->need_resync)
+                record_gap(pl, topic, m->partition, p->next, lo);
+        } else {
+            log_error("pipeline: %s [%" PRId32 "]: %s", topic ? topic : "?", m->partition,
+                      rd_kafka_message_errstr(m));
+        }
+        pl->need_resync = true;
+        return;
+    }
+    default:
+        log_warn("pipeline: kafka: %s%s%s", topic ? topic : "", topic ? ": " : "",
+                 rd_kafka_message_errstr(m));
+    }
+}
+
+/* ---- set-up and the loop ---------------------------------------------- */
+
+static void on_kafka_error(rd_kafka_t *rk, int err, const char *reason, void *opaque)
+{
+    (void)rk;
+    (void)opaque;
+    if (err == RD_KAFKA_RESP_ERR__FATAL) {
+        char buf[512];
+        rd_kafka_fatal_error(rk, buf, sizeof(buf));
+        log_error("kafka: fatal: %s", buf);
+        return;
+    }
+    log_warn("kafka: %s: %s", rd_kafka_err2name((rd_kafka_resp_err_t)err), reason);
+}
+
+static void kafka_log(const rd_kafka_t *rk, int level, const char *fac, const char *buf)
+{
+    log_rdkafka_cb(rk, level, fac, buf);
+}
+
+pipeline_t *pipeline_new(const config_t *cfg, pseudo_t *pseudo, char *errstr, size_t errstr_size)
+{
+    pipeline_t *pl = calloc(1, sizeof(*pl));
+    if (!pl) {
+        snprintf(errstr, errstr_size, "out of memory");
+        return NULL;
+    }
+    pl->cfg = cfg;
+    pl->pseudo = pseudo;
+    pl->store = store_new(cfg->pg_conninfo);
+    pl->stage = stage_new();
+    pl->dec = event_decoder_new(pseudo, (size_t)cfg->max_message_bytes, errstr, errstr_size);
+    if (!pl->store || !pl->stage || !pl->dec) {
+        pipeline_destroy(pl);
+        return NULL;
+    }
+
+    rd_kafka_conf_t *conf = rd_kafka_conf_new();
+    struct {
+        const char *k, *v;
+    } base[] = {
+        {"bootstrap.servers", cfg->kafka_brokers},
+        {"group.id", cfg->kafka_group_id},
+        {"enable.auto.commit", "false"},
+        {"enable.auto.offset.store", "false"},
+        {"auto.offset.reset", "error"},
+        {"enable.partition.eof", "true"},
+        {"client.id", "gevinstd"},
+        /* Bound what librdkafka buffers per partition (no unbounded queue). */
+        {"queued.max.messages.kbytes", "65536"},
+    };
+    for (size_t i = 0; i < sizeof(base) / sizeof(base[0]); i++) {
+        if (rd_kafka_conf_set(conf, base[i].k, base[i].v, errstr, errstr_size) !=
+            RD_KAFKA_CONF_OK) {
+            rd_kafka_conf_destroy(conf);
+            pipeline_destroy(pl);
+            return NULL;
+        }
+    }
+    for (size_t i = 0; i < cfg->rdkafka_count; i++) {
+        char why[256];
+        if (rd_kafka_conf_set(conf, cfg->rdkafka[i].key, cfg->rdkafka[i].value, why, sizeof(why)) !=
+            RD_KAFKA_CONF_OK) {
+            snprintf(errstr, errstr_size, "%s:%d: rdkafka.%s: %s", cfg->path, cfg->rdkafka[i].line,
+                     cfg->rdkafka[i].key, why);
+            rd_kafka_conf_destroy(conf);
+            pipeline_destroy(pl);
+            return NULL;
+        }
+    }
+    rd_kafka_conf_set_opaque(conf, pl);
+    rd_kafka_conf_set_log_cb(conf, kafka_log);
+    rd_kafka_conf_set_error_cb(conf, on_kafka_error);
+    rd_kafka_conf_set_rebalance_cb(conf, on_rebalance);
+    pl->rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, errstr, errstr_size);
+    if (!pl->rk) {
+        rd_kafka_conf_destroy(conf);
+        pipeline_destroy(pl);
+        return NULL;
+    }
+    rd_kafka_poll_set_consumer(pl->rk);
+    return pl;
+}
+
+/* Connects and migrates, retrying transient failures until stopped. */
+static bool prepare_database(pipeline_t *pl, const pipeline_flags_t *flags)
+{
+    char errstr[512];
+    while (!*flags->stop) {
+        if (store_connect(pl->store, errstr, sizeof(errstr))) {
+            int applied = 0;
+            bool retriable = false;
+            if (migrate_run(store_conn(pl->store), &applied, &retriable, errstr, sizeof(errstr))) {
+                log_info("store: connected to PostgreSQL; schema at version %d (%d migration%s "
+                         "applied now)",
+                         migrate_latest_version(), applied, applied == 1 ? "" : "s");
+                return true;
+            }
+            if (!retriable) {
+                log_error("store: %s", errstr);
+                return false;
+            }
+            store_disconnect(pl->store);
+        }
+        int wait = store_backoff_ms(pl->store);
+        log_error("store: PostgreSQL unavailable (retrying in %d ms): %s", wait, errstr);
+        for (int waited = 0; waited < wait && !*flags->stop; waited += 50)
+            nanosleep(&(struct timespec){0, 50 * 1000000L}, NULL);
+    }
+    return false;
+}
+
+static bool subscribe(pipeline_t *pl)
+{
+    const char *topics[] = {pl->cfg->topic_appointments, pl->cfg->topic_journal,
+                            pl->cfg->topic_audit};
+    rd_kafka_topic_partition_list_t *sub = rd_kafka_topic_partition_list_new(3);
+    for (size_t i = 0; i < 3; i++)
+        if (*topics[i])
+            rd_kafka_topic_partition_list_add(sub, topics[i], RD_KAFKA_PARTITION_UA);
+    rd_kafka_resp_err_t err = rd_kafka_subscribe(pl->rk, sub);
+    rd_kafka_topic_partition_list_destroy(sub);
+    if (err) {
+        log_error("pipeline: subscribe failed: %s", rd_kafka_err2str(err));
+        return false;
+    }
+    return true;
+}
+
+static bool all_eof(const pipeline_t *pl)
+{
+    if (!pl->assigned_once || pl->need_resync || pl->batch_events)
+        return false;
+    for (size_t i = 0; i < pl->nparts; i++)
+        if (!pl->parts[i].eof || pl->parts[i].next != pl->parts[i].stored)
+            return false;
+    return true;
+}
+
+int pipeline_run(pipeline_t *pl, const pipeline_flags_t *flags, bool exit_on_eof)
+{
+    char errstr[512];
+    if (!prepare_database(pl, flags))
+        return *flags->stop ? 0 : 1;
+    if (!subscribe(pl))
+        return 1;
+
+    int64_t next_connect_ms = 0;
+    while (!*flags->stop) {
+        if (*flags->reload) {
+            *flags->reload = 0;
+            log_info("pipeline: reload requested");
+        }
+        if (pl->need_resync) {
+            if (!store_connected(pl->store) && now_ms() >= next_connect_ms) {
+                if (store_connect(pl->store, errstr, sizeof(errstr))) {
+                    log_info("store: reconnected to PostgreSQL");
+                } else {
+                    int wait = store_backoff_ms(pl->store);
+                    next_connect_ms = now_ms() + wait;
+                    log_error("store: PostgreSQL unavailable (retrying in %d ms): %s", wait,
+                              errstr);
+                }
+            }
+            if (store_connected(pl->store) && !resync(pl))
+                next_connect_ms = now_ms() + store_backoff_ms(pl->store);
+        }
+
+        rd_kafka_message_t *m = rd_kafka_consumer_poll(pl->rk, POLL_MS);
+        if (m) {
+            if (m->err)
+                handle_error(pl, m);
+            else
+                handle_message(pl, m);
+            rd_kafka_message_destroy(m);
+        }
+
+        if (pl->batch_events >= pl->cfg->batch_events ||
+            (pl->batch_events && now_ms() - pl->batch_start_ms >= pl->cfg->batch_ms) ||
+            (!m && (pl->batch_events || positions_dirty(pl))))
+            batch_commit(pl);
+        if (exit_on_eof && all_eof(pl)) {
+            log_info("pipeline: every assigned partition is at its end; exiting");
+            break;
+        }
+    }
+
+    /* Ordered shutdown: commit what was consumed, then leave the group. */
+    if (!pl->need_resync)
+        batch_commit(pl);
+    log_info("pipeline: stopping: %" PRIu64 " messages consumed, %" PRIu64
+             " events accepted, %" PRIu64 " rejected, %" PRIu64 " batches committed",
+             pl->consumed, pl->accepted, pl->rejected, pl->batches);
+    rd_kafka_consumer_close(pl->rk);
+    return 0;
+}
+
+void pipeline_destroy(pipeline_t *pl)
+{
+    if (!pl)
+        return;
+    if (pl->rk)
+        rd_kafka_destroy(pl->rk);
+    if (pl->assignment)
+        rd_kafka_topic_partition_list_destroy(pl->assignment);
+    parts_clear(pl);
+    event_decoder_destroy(pl->dec);
+    stage_destroy(pl->stage);
+    store_destroy(pl->store);
+    free(pl);
+}
