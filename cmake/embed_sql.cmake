@@ -2,6 +2,7 @@
 # File names are NNN_name.sql; NNN is the version and must be unique.
 set(body "#include \"gevinst/migrate_data.h\"\n\nconst migration_t migrations[] = {\n")
 set(count 0)
+string(REPLACE "|" ";" FILES "${FILES}")
 foreach(f ${FILES})
   get_filename_component(name ${f} NAME)
   string(REGEX MATCH "^([0-9]+)_" m ${name})
