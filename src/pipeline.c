@@ -11,10 +11,14 @@
 #include "gevinst/pipeline.h"
 
 #include "gevinst/event.h"
+#include "gevinst/kpi.h"
+#include "gevinst/kpi_appt.h"
 #include "gevinst/log.h"
 #include "gevinst/migrate.h"
 #include "gevinst/stage.h"
 #include "gevinst/store.h"
+#include "gevinst/strpool.h"
+#include "gevinst/timeutil.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -42,6 +46,10 @@ struct pipeline {
     store_t *store;
     stage_t *stage;
     event_decoder_t *dec;
+    timeutil_tz_t *tz;
+    strpool_t *pool;
+    kpi_delta_t *delta;
+    kpi_appt_t *appt;
 
     rd_kafka_topic_partition_list_t *assignment; /* what the group gave us */
     part_t *parts;                               /* positions, when in sync */
@@ -97,6 +105,8 @@ static part_t *part_find(pipeline_t *pl, const char *topic, int32_t partition)
 static void batch_discard(pipeline_t *pl)
 {
     stage_clear(pl->stage);
+    kpi_delta_clear(pl->delta);
+    kpi_appt_discard(pl->appt);
     pl->batch_events = 0;
     pl->batch_reject_logged = 0;
 }
@@ -189,6 +199,14 @@ static bool batch_commit(pipeline_t *pl)
     if (r == COMMIT_OK &&
         !stage_flush(pl->stage, pl->store, pl->cfg->timezone, &retriable, errstr, sizeof(errstr)))
         r = COMMIT_FAILED;
+    if (r == COMMIT_OK) {
+        kpi_flush_result_t kr =
+            kpi_appt_flush(pl->appt, pl->store, pl->delta, errstr, sizeof(errstr));
+        r = kr == KPI_FLUSH_OK ? COMMIT_OK : kr == KPI_FLUSH_FENCED ? COMMIT_FENCED : COMMIT_FAILED;
+    }
+    if (r == COMMIT_OK &&
+        !kpi_delta_flush(pl->delta, pl->store, &retriable, errstr, sizeof(errstr)))
+        r = COMMIT_FAILED;
     for (size_t i = 0; r == COMMIT_OK && i < pl->nparts; i++) {
         part_t *p = &pl->parts[i];
         if (p->next >= 0 && p->next != p->stored)
@@ -216,6 +234,8 @@ static bool batch_commit(pipeline_t *pl)
         if (pl->parts[i].next >= 0)
             pl->parts[i].stored = pl->parts[i].next;
     pl->batches++;
+    kpi_appt_committed(pl->appt);
+    kpi_delta_clear(pl->delta);
     log_debug("pipeline: committed %" PRId64 " events, %zu staged rows in %" PRId64 " ms",
               pl->batch_events, stage_rows(pl->stage), now_ms() - t0);
     batch_discard(pl);
@@ -379,6 +399,15 @@ static void on_event(void *opaque, const event_t *ev, int index)
     pl->accepted++;
     stage_count(pl->stage, pl->cur_topic, "accepted", 1);
     stage_unit(pl->stage, ev->unit_id, strlen(ev->unit_id), pl->now_us);
+    switch (ev->kind) {
+    case EVENT_KIND_APPOINTMENT:
+        kpi_appt_add(pl->appt, ev, pl->cur_msg->offset, index);
+        break;
+    case EVENT_KIND_JOURNAL_RECORDED:
+    case EVENT_KIND_JOURNAL_ERROR:
+    case EVENT_KIND_AUDIT:
+        break; /* their KPIs come with the journal and audit issues */
+    }
 }
 
 static void on_reject(void *opaque, const event_reject_t *rej, int index)
@@ -488,12 +517,20 @@ pipeline_t *pipeline_new(const config_t *cfg, pseudo_t *pseudo, char *errstr, si
         snprintf(errstr, errstr_size, "out of memory");
         return NULL;
     }
+    errstr[0] = '\0';
     pl->cfg = cfg;
     pl->pseudo = pseudo;
     pl->store = store_new(cfg->pg_conninfo);
     pl->stage = stage_new();
     pl->dec = event_decoder_new(pseudo, (size_t)cfg->max_message_bytes, errstr, errstr_size);
-    if (!pl->store || !pl->stage || !pl->dec) {
+    pl->tz = pl->dec ? timeutil_tz_new(cfg->timezone, errstr, errstr_size) : NULL;
+    pl->pool = strpool_new();
+    pl->delta = kpi_delta_new();
+    pl->appt = pl->tz && pl->pool ? kpi_appt_new(pl->tz, pl->pool, (size_t)cfg->state_cache_entries)
+                                  : NULL;
+    if (!pl->store || !pl->stage || !pl->dec || !pl->tz || !pl->pool || !pl->delta || !pl->appt) {
+        if (!*errstr)
+            snprintf(errstr, errstr_size, "out of memory");
         pipeline_destroy(pl);
         return NULL;
     }
@@ -667,6 +704,10 @@ void pipeline_destroy(pipeline_t *pl)
     if (pl->assignment)
         rd_kafka_topic_partition_list_destroy(pl->assignment);
     parts_clear(pl);
+    kpi_appt_destroy(pl->appt);
+    kpi_delta_destroy(pl->delta);
+    strpool_destroy(pl->pool);
+    timeutil_tz_destroy(pl->tz);
     event_decoder_destroy(pl->dec);
     stage_destroy(pl->stage);
     store_destroy(pl->store);

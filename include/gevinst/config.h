@@ -37,6 +37,7 @@ typedef struct config {
     /* [pipeline] */
     int64_t batch_events;
     int64_t batch_ms;
+    int64_t state_cache_entries;
 
     /* [kpi] */
     char *timezone;

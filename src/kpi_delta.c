@@ -1,0 +1,186 @@
+/* kpi_delta: a batch's additive KPI changes, keyed by (unit, kpi, day). */
+#include "gevinst/kpi.h"
+
+#include "gevinst/pgarray.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const char *const kpi_names[KPI_COUNT] = {
+    "no_show_rate",       "no_show_rate_self_booked",   "no_show_rate_staff_booked",
+    "self_booking_share", "double_documentation_share", "double_documentation_minutes",
+    "ehr_active_minutes", "documentation_minutes",
+};
+
+const char *kpi_name(kpi_id_t kpi)
+{
+    return (unsigned)kpi < KPI_COUNT ? kpi_names[kpi] : "?";
+}
+
+bool kpi_parse(const char *name, kpi_id_t *out)
+{
+    for (int i = 0; i < KPI_COUNT; i++) {
+        if (strcmp(name, kpi_names[i]) == 0) {
+            *out = (kpi_id_t)i;
+            return true;
+        }
+    }
+    return false;
+}
+
+typedef struct cell {
+    const char *unit; /* NULL: empty slot */
+    int32_t day;
+    int32_t kpi;
+    int64_t num, den;
+} cell_t;
+
+struct kpi_delta {
+    cell_t *cells;
+    size_t cap, count;
+};
+
+kpi_delta_t *kpi_delta_new(void)
+{
+    kpi_delta_t *kd = calloc(1, sizeof(*kd));
+    if (!kd)
+        return NULL;
+    kd->cap = 1024;
+    kd->cells = calloc(kd->cap, sizeof(cell_t));
+    if (!kd->cells) {
+        free(kd);
+        return NULL;
+    }
+    return kd;
+}
+
+void kpi_delta_destroy(kpi_delta_t *kd)
+{
+    if (!kd)
+        return;
+    free(kd->cells);
+    free(kd);
+}
+
+/* Units are interned, so the pointer identifies the unit. */
+static size_t slot_of(const kpi_delta_t *kd, const char *unit, int kpi, int32_t day)
+{
+    uint64_t h = (uint64_t)(uintptr_t)unit * 0x9E3779B97F4A7C15ull;
+    h ^= ((uint64_t)(uint32_t)day << 8 | (uint64_t)kpi) * 0xC2B2AE3D27D4EB4Full;
+    h ^= h >> 29;
+    size_t j = h & (kd->cap - 1);
+    while (kd->cells[j].unit &&
+           !(kd->cells[j].unit == unit && kd->cells[j].kpi == kpi && kd->cells[j].day == day))
+        j = (j + 1) & (kd->cap - 1);
+    return j;
+}
+
+static void grow(kpi_delta_t *kd)
+{
+    kpi_delta_t bigger = {calloc(kd->cap * 2, sizeof(cell_t)), kd->cap * 2, 0};
+    if (!bigger.cells)
+        return;
+    for (size_t i = 0; i < kd->cap; i++) {
+        if (!kd->cells[i].unit)
+            continue;
+        bigger.cells[slot_of(&bigger, kd->cells[i].unit, kd->cells[i].kpi, kd->cells[i].day)] =
+            kd->cells[i];
+        bigger.count++;
+    }
+    free(kd->cells);
+    *kd = bigger;
+}
+
+void kpi_delta_add(kpi_delta_t *kd, const char *unit, kpi_id_t kpi, int32_t day, int64_t num,
+                   int64_t den)
+{
+    if (kd->count * 2 >= kd->cap)
+        grow(kd);
+    size_t j = slot_of(kd, unit, (int)kpi, day);
+    cell_t *c = &kd->cells[j];
+    if (!c->unit) {
+        *c = (cell_t){unit, day, (int32_t)kpi, 0, 0};
+        kd->count++;
+    }
+    c->num += num;
+    c->den += den;
+}
+
+size_t kpi_delta_cells(const kpi_delta_t *kd)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < kd->cap; i++)
+        n += kd->cells[i].unit && (kd->cells[i].num || kd->cells[i].den);
+    return n;
+}
+
+bool kpi_delta_get(const kpi_delta_t *kd, const char *unit, kpi_id_t kpi, int32_t day, int64_t *num,
+                   int64_t *den)
+{
+    const cell_t *c = &kd->cells[slot_of(kd, unit, (int)kpi, day)];
+    if (!c->unit || (!c->num && !c->den))
+        return false;
+    *num = c->num;
+    *den = c->den;
+    return true;
+}
+
+void kpi_delta_clear(kpi_delta_t *kd)
+{
+    memset(kd->cells, 0, kd->cap * sizeof(cell_t));
+    kd->count = 0;
+}
+
+bool kpi_delta_flush(kpi_delta_t *kd, store_t *st, bool *retriable, char *errstr,
+                     size_t errstr_size)
+{
+    pgarray_t u, k, d, n, m;
+    *retriable = false;
+    if (kd->count == 0)
+        return true;
+    pgarray_init(&u);
+    pgarray_init(&k);
+    pgarray_init(&d);
+    pgarray_init(&n);
+    pgarray_init(&m);
+    for (size_t i = 0; i < kd->cap; i++) {
+        const cell_t *c = &kd->cells[i];
+        if (!c->unit || (!c->num && !c->den))
+            continue;
+        pgarray_add_text(&u, c->unit);
+        pgarray_add_text(&k, kpi_names[c->kpi]);
+        pgarray_add_int(&d, c->day);
+        pgarray_add_int(&n, c->num);
+        pgarray_add_int(&m, c->den);
+    }
+    bool ok = true;
+    if (u.count) {
+        const char *p[5] = {pgarray_str(&u), pgarray_str(&k), pgarray_str(&d), pgarray_str(&n),
+                            pgarray_str(&m)};
+        if (!p[0] || !p[1] || !p[2] || !p[3] || !p[4]) {
+            snprintf(errstr, errstr_size, "out of memory staging KPI changes");
+            ok = false;
+        } else {
+            PGresult *res = PQexecParams(
+                store_conn(st),
+                "INSERT INTO gevinst.kpi_bucket (unit_id, kpi, day, num, den) "
+                "SELECT u, k, date '1970-01-01' + d, n, m "
+                "FROM unnest($1::text[], $2::text[], $3::int[], $4::bigint[], $5::bigint[]) "
+                "AS x(u, k, d, n, m) ORDER BY u, k, d "
+                "ON CONFLICT (unit_id, kpi, day) DO UPDATE "
+                "SET num = kpi_bucket.num + EXCLUDED.num, den = kpi_bucket.den + EXCLUDED.den",
+                5, NULL, p, NULL, NULL, 0);
+            ok = PQresultStatus(res) == PGRES_COMMAND_OK;
+            if (!ok)
+                *retriable = store_error(st, res, errstr, errstr_size);
+            PQclear(res);
+        }
+    }
+    pgarray_free(&u);
+    pgarray_free(&k);
+    pgarray_free(&d);
+    pgarray_free(&n);
+    pgarray_free(&m);
+    return ok;
+}
