@@ -85,3 +85,17 @@ COMMENT ON VIEW gevinst.unknown_units IS
 COMMENT ON COLUMN gevinst.unknown_units.unit_id IS 'Unit id as sent by the source system.';
 COMMENT ON COLUMN gevinst.unknown_units.first_seen IS 'When the daemon first accepted an event for this unit.';
 COMMENT ON COLUMN gevinst.unknown_units.events IS 'Accepted events for this unit so far.';
+
+CREATE VIEW gevinst.data_loss AS
+SELECT topic, partition, first_offset, last_offset,
+       last_offset - first_offset + 1 AS messages_lost, detected_at
+FROM gevinst.offset_gap;
+
+COMMENT ON VIEW gevinst.data_loss IS
+    'Kafka messages deleted (retention) before the daemon consumed them: never counted in any KPI. Each row is one gap in one partition.';
+COMMENT ON COLUMN gevinst.data_loss.topic IS 'Kafka topic.';
+COMMENT ON COLUMN gevinst.data_loss.partition IS 'Kafka partition.';
+COMMENT ON COLUMN gevinst.data_loss.first_offset IS 'First offset lost.';
+COMMENT ON COLUMN gevinst.data_loss.last_offset IS 'Last offset lost.';
+COMMENT ON COLUMN gevinst.data_loss.messages_lost IS 'Number of offsets in the gap (messages lost, at most).';
+COMMENT ON COLUMN gevinst.data_loss.detected_at IS 'When the daemon found the gap.';

@@ -10,6 +10,7 @@
  * one polling thread (librdkafka 2.0.x has races otherwise). */
 #include "gevinst/pipeline.h"
 
+#include "gevinst/dash.h"
 #include "gevinst/event.h"
 #include "gevinst/kpi.h"
 #include "gevinst/kpi_appt.h"
@@ -590,7 +591,8 @@ static bool prepare_database(pipeline_t *pl, const pipeline_flags_t *flags)
         if (store_connect(pl->store, errstr, sizeof(errstr))) {
             int applied = 0;
             bool retriable = false;
-            if (migrate_run(store_conn(pl->store), &applied, &retriable, errstr, sizeof(errstr))) {
+            if (migrate_run(store_conn(pl->store), &applied, &retriable, errstr, sizeof(errstr)) &&
+                dash_setup(pl->store, pl->cfg, &retriable, errstr, sizeof(errstr))) {
                 log_info("store: connected to PostgreSQL; schema at version %d (%d migration%s "
                          "applied now)",
                          migrate_latest_version(), applied, applied == 1 ? "" : "s");
