@@ -152,6 +152,9 @@ static void add_error(parse_state_t *ps, int line, const char *fmt, ...)
         n = snprintf(msg, sizeof(msg), "%s:%d: ", ps->path, line);
     else
         n = snprintf(msg, sizeof(msg), "%s: ", ps->path);
+    /* A path longer than msg would put the reason past its end. */
+    if (n < 0 || (size_t)n >= sizeof(msg))
+        n = (int)sizeof(msg) - 1;
     va_start(ap, fmt);
     vsnprintf(msg + n, sizeof(msg) - (size_t)n, fmt, ap);
     va_end(ap);
