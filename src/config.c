@@ -314,6 +314,8 @@ static void on_rdkafka_key(parse_state_t *ps, const char *prop, const char *valu
         }
     }
     if (rd_kafka_conf_set(ps->rdconf, prop, value, errstr, sizeof(errstr)) != RD_KAFKA_CONF_OK) {
+        /* Some of librdkafka's messages end in a newline: one error, one line. */
+        errstr[strcspn(errstr, "\r\n")] = '\0';
         add_error(ps, line, "rdkafka.%s: %s", prop, errstr);
         return;
     }
