@@ -313,6 +313,13 @@ static void on_rdkafka_key(parse_state_t *ps, const char *prop, const char *valu
             return;
         }
     }
+    for (size_t i = 0; i < ps->cfg->rdkafka_count; i++) {
+        if (strcmp(ps->cfg->rdkafka[i].key, prop) == 0) {
+            add_error(ps, line, "duplicate key 'rdkafka.%s' (first set at line %d)", prop,
+                      ps->cfg->rdkafka[i].line);
+            return;
+        }
+    }
     if (rd_kafka_conf_set(ps->rdconf, prop, value, errstr, sizeof(errstr)) != RD_KAFKA_CONF_OK) {
         /* Some of librdkafka's messages end in a newline: one error, one line. */
         errstr[strcspn(errstr, "\r\n")] = '\0';
