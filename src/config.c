@@ -500,6 +500,7 @@ config_t *config_load(const char *path, char **errors, int *error_count)
     size_t cap = 4096, len = 0;
     char *buf = malloc(cap);
     size_t n;
+    bool too_large = false;
     while (buf && (n = fread(buf + len, 1, cap - len, f)) > 0) {
         len += n;
         if (len == cap && len < (16u << 20)) {
@@ -510,12 +511,26 @@ config_t *config_load(const char *path, char **errors, int *error_count)
             }
             buf = p;
         } else if (len == cap) {
+            too_large = fgetc(f) != EOF;
             break;
         }
     }
+    /* A directory opens fine and fails on read: say so, rather than parse
+     * what was read (nothing, or the first 16 MiB) as the whole file. */
+    bool read_failed = ferror(f);
+    int read_errno = errno;
     fclose(f);
     if (!buf) {
         *errors = strdup("out of memory\n");
+        *error_count = 1;
+        return NULL;
+    }
+    if (read_failed || too_large) {
+        char msg[1024];
+        snprintf(msg, sizeof(msg), "%s: cannot read: %s\n", path,
+                 too_large ? "larger than 16 MiB" : strerror(read_errno));
+        free(buf);
+        *errors = strdup(msg);
         *error_count = 1;
         return NULL;
     }
