@@ -4,6 +4,7 @@
 #include "gevinst/ini.h"
 #include "gevinst/log.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <librdkafka/rdkafka.h>
 #include <limits.h>
@@ -561,35 +562,56 @@ void config_destroy(config_t *cfg)
 
 void config_redact_conninfo(const char *conninfo, char *out, size_t out_size)
 {
-    /* Redact password=... in key/value form and user:pass@ in URI form. */
+    /* Redact password=... (and sslpassword=...) in key/value form, user:pass@
+     * and ?password=... in URI form, parsed the way libpq parses them. */
     size_t o = 0;
     const char *p = conninfo;
     if (out_size == 0)
         return;
     if (strncmp(p, "postgres://", 11) == 0 || strncmp(p, "postgresql://", 13) == 0) {
-        const char *at = strchr(p, '@');
         const char *scheme_end = strstr(p, "://") + 3;
+        /* libpq looks for the '@' of user info before the first '/' only. */
+        size_t authority = strcspn(scheme_end, "/");
+        const char *at = memchr(scheme_end, '@', authority);
         const char *colon = at ? memchr(scheme_end, ':', (size_t)(at - scheme_end)) : NULL;
         if (colon) {
             snprintf(out, out_size, "%.*s:***%s", (int)(colon - p), p, at);
         } else {
             snprintf(out, out_size, "%s", p);
         }
-        char *q = strstr(out, "password=");
-        if (q)
-            snprintf(q, out_size - (size_t)(q - out), "password=***");
+        /* Every password= parameter, keeping the ones after it. */
+        for (char *q = out; (q = strstr(q, "password=")) != NULL;) {
+            q += 9;
+            char *value_end = q + strcspn(q, "&");
+            size_t rest = strlen(value_end);
+            size_t room = out_size - 1 - (size_t)(q - out);
+            if (room < 3) {
+                memcpy(q, "***", room);
+                q[room] = '\0';
+                break;
+            }
+            if (rest > room - 3)
+                rest = room - 3;
+            memmove(q + 3, value_end, rest);
+            memcpy(q, "***", 3);
+            q[3 + rest] = '\0';
+            q += 3;
+        }
         return;
     }
     while (*p && o + 1 < out_size) {
-        if (strncmp(p, "password", 8) == 0 && (p == conninfo || p[-1] == ' ')) {
-            const char *v = p + 8;
-            while (*v == ' ')
+        size_t kw = strncmp(p, "sslpassword", 11) == 0 ? 11
+                    : strncmp(p, "password", 8) == 0   ? 8
+                                                       : 0;
+        if (kw && (p == conninfo || isspace((unsigned char)p[-1]))) {
+            const char *v = p + kw;
+            while (isspace((unsigned char)*v))
                 v++;
             if (*v == '=') {
                 v++;
-                while (*v == ' ')
+                while (isspace((unsigned char)*v))
                     v++;
-                /* Skip a quoted or plain value. */
+                /* Skip a quoted or plain value; a backslash escapes in both. */
                 if (*v == '\'') {
                     v++;
                     while (*v && *v != '\'')
@@ -597,10 +619,10 @@ void config_redact_conninfo(const char *conninfo, char *out, size_t out_size)
                     if (*v)
                         v++;
                 } else {
-                    while (*v && *v != ' ')
-                        v++;
+                    while (*v && !isspace((unsigned char)*v))
+                        v += (*v == '\\' && v[1]) ? 2 : 1;
                 }
-                o += (size_t)snprintf(out + o, out_size - o, "password=***");
+                o += (size_t)snprintf(out + o, out_size - o, "%.*s=***", (int)kw, p);
                 if (o >= out_size)
                     o = out_size - 1;
                 p = v;
