@@ -732,6 +732,10 @@ int config_diff_unreloadable(const config_t *a, const config_t *b, char *out, si
             const char *ra = *(char *const *)((const char *)a + ckeys[i].offset);
             const char *rb = *(char *const *)((const char *)b + ckeys[i].offset);
             differ = strcmp(ra ? ra : "", rb ? rb : "") != 0;
+        } else if (ckeys[i].type == CK_DOUBLE) {
+            /* %g shows six digits: 1439.99 and 1439.991 look alike. */
+            differ = *(const double *)((const char *)a + ckeys[i].offset) !=
+                     *(const double *)((const char *)b + ckeys[i].offset);
         }
         if (differ) {
             n++;
