@@ -95,9 +95,9 @@ typedef struct gen_unit {
 } gen_unit_t;
 
 static const gen_unit_t gen_units[] = {
-    {"phr-poliklinikk-ost", 10, 0.16, 0.55, 1.0, false, false, false, 6, 0.04, 0.02, 8, 25},
-    {"phr-poliklinikk-vest", 8, 0.14, 0.70, 0.9, false, false, false, 5, 0.04, 0.03, 7, 20},
-    {"phr-rusteam", 4, 0.22, 0.85, 0.5, false, false, false, 3, 0.05, 0.04, 4, 12},
+    {"phr-poliklinikk-ost", 10, 0.16, 0.45, 1.0, false, false, false, 6, 0.04, 0.02, 8, 25},
+    {"phr-poliklinikk-vest", 8, 0.14, 0.55, 0.9, false, false, false, 5, 0.04, 0.03, 7, 20},
+    {"phr-rusteam", 4, 0.22, 0.75, 0.5, false, false, false, 3, 0.05, 0.04, 4, 12},
     {"hjemmetj-midtbyen", 2, 0.03, 1.0, 0.2, true, false, true, 20, 0.20, 0.04, 18, 60},
     {"hjemmetj-heimdal", 2, 0.03, 1.0, 0.2, true, false, true, 18, 0.18, 0.05, 16, 55},
     {"hjemmetj-lerkendal", 2, 0.03, 1.0, 0.2, true, false, true, 16, 0.22, 0.05, 15, 50},
@@ -1150,6 +1150,8 @@ static void gen_drain(gen_t *g, int64_t last_day)
     gen_queue_t *q = &g->queue;
     for (; q->next_day <= last_day && !gen_stop; q->next_day++) {
         gen_bucket_t *b = &q->b[q->next_day % GEN_RING_DAYS];
+        if (b->n == 0)
+            continue;
         qsort(b->v, b->n, sizeof(*b->v), gen_ev_cmp);
         for (size_t i = 0; i < b->n && !gen_stop; i++)
             gen_emit(g, &b->v[i]);
@@ -1976,7 +1978,7 @@ static void gen_report(gen_t *g)
     for (int t = 0; t < GEN_NTOPICS; t++) {
         const gen_stats_t *st = &g->stats[t];
         events += st->events;
-        if (!g->topic[t][0])
+        if (!g->topic[t][0] || (st->messages == 0 && g->made[t] == 0))
             continue;
         fprintf(stderr,
                 PROG ": %-16s %10" PRIu64 " messages %10" PRIu64 " events %8" PRIu64
