@@ -14,6 +14,7 @@
 #include "gevinst/event.h"
 #include "gevinst/kpi.h"
 #include "gevinst/kpi_appt.h"
+#include "gevinst/kpi_journal.h"
 #include "gevinst/log.h"
 #include "gevinst/migrate.h"
 #include "gevinst/stage.h"
@@ -51,6 +52,7 @@ struct pipeline {
     strpool_t *pool;
     kpi_delta_t *delta;
     kpi_appt_t *appt;
+    kpi_journal_t *journal;
 
     rd_kafka_topic_partition_list_t *assignment; /* what the group gave us */
     part_t *parts;                               /* positions, when in sync */
@@ -108,6 +110,7 @@ static void batch_discard(pipeline_t *pl)
     stage_clear(pl->stage);
     kpi_delta_clear(pl->delta);
     kpi_appt_discard(pl->appt);
+    kpi_journal_discard(pl->journal);
     pl->batch_events = 0;
     pl->batch_reject_logged = 0;
 }
@@ -205,6 +208,9 @@ static bool batch_commit(pipeline_t *pl)
             kpi_appt_flush(pl->appt, pl->store, pl->delta, errstr, sizeof(errstr));
         r = kr == KPI_FLUSH_OK ? COMMIT_OK : kr == KPI_FLUSH_FENCED ? COMMIT_FENCED : COMMIT_FAILED;
     }
+    if (r == COMMIT_OK &&
+        !kpi_journal_flush(pl->journal, pl->store, pl->delta, errstr, sizeof(errstr)))
+        r = COMMIT_FAILED;
     if (r == COMMIT_OK &&
         !kpi_delta_flush(pl->delta, pl->store, &retriable, errstr, sizeof(errstr)))
         r = COMMIT_FAILED;
@@ -406,8 +412,10 @@ static void on_event(void *opaque, const event_t *ev, int index)
         break;
     case EVENT_KIND_JOURNAL_RECORDED:
     case EVENT_KIND_JOURNAL_ERROR:
+        kpi_journal_add(pl->journal, ev, pl->cur_msg->offset, index);
+        break;
     case EVENT_KIND_AUDIT:
-        break; /* their KPIs come with the journal and audit issues */
+        break; /* the audit KPIs are not built yet */
     }
 }
 
@@ -529,7 +537,13 @@ pipeline_t *pipeline_new(const config_t *cfg, pseudo_t *pseudo, char *errstr, si
     pl->delta = kpi_delta_new();
     pl->appt = pl->tz && pl->pool ? kpi_appt_new(pl->tz, pl->pool, (size_t)cfg->state_cache_entries)
                                   : NULL;
-    if (!pl->store || !pl->stage || !pl->dec || !pl->tz || !pl->pool || !pl->delta || !pl->appt) {
+    pl->journal = pl->tz && pl->pool
+                      ? kpi_journal_new(pl->tz, pl->pool,
+                                        cfg->double_documentation_window_hours * 3600 * 1000000,
+                                        (int64_t)(cfg->default_entry_minutes * 60e6 + 0.5))
+                      : NULL;
+    if (!pl->store || !pl->stage || !pl->dec || !pl->tz || !pl->pool || !pl->delta || !pl->appt ||
+        !pl->journal) {
         if (!*errstr)
             snprintf(errstr, errstr_size, "out of memory");
         pipeline_destroy(pl);
@@ -707,6 +721,7 @@ void pipeline_destroy(pipeline_t *pl)
         rd_kafka_topic_partition_list_destroy(pl->assignment);
     parts_clear(pl);
     kpi_appt_destroy(pl->appt);
+    kpi_journal_destroy(pl->journal);
     kpi_delta_destroy(pl->delta);
     strpool_destroy(pl->pool);
     timeutil_tz_destroy(pl->tz);

@@ -1,0 +1,582 @@
+/* kpi_journal: order-independent duplicate detection over journal entries. */
+#include "gevinst/kpi_journal.h"
+
+#include "gevinst/pgarray.h"
+
+#include <inttypes.h>
+#include <openssl/sha.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Serialises journal flushes of all instances ("gevi" "jour"). */
+#define JOURNAL_LOCK_KEY "7450580228102729074"
+
+typedef struct jstaged {
+    uint8_t entry[32];
+    uint8_t grp[32];
+    bool error; /* entered-in-error */
+    int64_t t, o;
+    int32_t i;
+    const char *unit;
+    int64_t dur_us;
+} jstaged_t;
+
+/* One entry during a flush: as stored (o_*) and as it will be (n_*). */
+typedef struct jent {
+    uint8_t entry[32];
+    bool known; /* a row exists */
+    bool o_alive, o_dup;
+    bool n_alive, n_dup, n_erased, n_recorded;
+    uint8_t o_grp[32], n_grp[32];
+    int64_t o_t, n_t, o_dur, n_dur;
+    const char *o_unit, *n_unit;
+    int64_t vt, vo; /* version of the recording: time, offset, index */
+    int32_t vi;
+    bool changed; /* anything but dup differs from the row */
+} jent_t;
+
+typedef struct grange {
+    uint8_t grp[32];
+    int64_t lo, hi;
+} grange_t;
+
+typedef struct member {
+    const uint8_t *grp;
+    int64_t t;
+    const uint8_t *entry;
+    size_t ent;
+} member_t;
+
+struct kpi_journal {
+    const timeutil_tz_t *tz;
+    strpool_t *pool;
+    int64_t window_us, default_dur_us;
+    jstaged_t *staged;
+    size_t nstaged, staged_cap;
+    /* Per flush. */
+    jent_t *ents;
+    size_t nents, ents_cap;
+    int32_t *index; /* open addressing over ents, -1 empty */
+    size_t index_cap;
+};
+
+kpi_journal_t *kpi_journal_new(const timeutil_tz_t *tz, strpool_t *pool, int64_t window_us,
+                               int64_t default_dur_us)
+{
+    kpi_journal_t *kj = calloc(1, sizeof(*kj));
+    if (!kj)
+        return NULL;
+    kj->tz = tz;
+    kj->pool = pool;
+    kj->window_us = window_us;
+    kj->default_dur_us = default_dur_us;
+    return kj;
+}
+
+void kpi_journal_destroy(kpi_journal_t *kj)
+{
+    if (!kj)
+        return;
+    free(kj->staged);
+    free(kj->ents);
+    free(kj->index);
+    free(kj);
+}
+
+static int hexval(char c)
+{
+    return c <= '9' ? c - '0' : c - 'a' + 10;
+}
+
+static void from_hex(uint8_t out[32], const char *hex)
+{
+    for (int i = 0; i < 32; i++)
+        out[i] = (uint8_t)(hexval(hex[2 * i]) << 4 | hexval(hex[2 * i + 1]));
+}
+
+static void to_hex(const uint8_t key[32], char out[65])
+{
+    static const char digits[] = "0123456789abcdef";
+    for (int i = 0; i < 32; i++) {
+        out[2 * i] = digits[key[i] >> 4];
+        out[2 * i + 1] = digits[key[i] & 15];
+    }
+    out[64] = '\0';
+}
+
+void kpi_journal_add(kpi_journal_t *kj, const event_t *ev, int64_t offset, int index)
+{
+    if (kj->nstaged == kj->staged_cap) {
+        size_t cap = kj->staged_cap ? kj->staged_cap * 2 : 1024;
+        jstaged_t *p = realloc(kj->staged, cap * sizeof(*p));
+        if (!p)
+            return;
+        kj->staged = p;
+        kj->staged_cap = cap;
+    }
+    jstaged_t *s = &kj->staged[kj->nstaged++];
+    memset(s, 0, sizeof(*s));
+    s->t = ev->time_us;
+    s->o = offset;
+    s->i = index;
+    if (ev->kind == EVENT_KIND_JOURNAL_ERROR) {
+        from_hex(s->entry, ev->journal_error.entry);
+        s->error = true;
+        return;
+    }
+    const event_journal_recorded_t *j = &ev->journal;
+    from_hex(s->entry, j->entry);
+    /* The group key hashes the parts with their lengths, so no two different
+     * (patient, item_type, fingerprint) triples can share an input. */
+    unsigned char buf[PSEUDO_HEX_LEN + 2 * (4 + EVENT_STR_MAX)];
+    size_t n = 0;
+    uint32_t len;
+    memcpy(buf, j->patient, PSEUDO_HEX_LEN);
+    n = PSEUDO_HEX_LEN;
+    len = (uint32_t)strlen(j->item_type);
+    memcpy(buf + n, &len, 4);
+    memcpy(buf + n + 4, j->item_type, len);
+    n += 4 + len;
+    len = (uint32_t)strlen(j->fingerprint);
+    memcpy(buf + n, &len, 4);
+    memcpy(buf + n + 4, j->fingerprint, len);
+    n += 4 + len;
+    SHA256(buf, n, s->grp);
+    s->unit = strpool_intern(kj->pool, ev->unit_id, strlen(ev->unit_id));
+    s->dur_us = j->has_duration ? (int64_t)(j->duration_s * 1e6 + 0.5) : kj->default_dur_us;
+}
+
+size_t kpi_journal_pending(const kpi_journal_t *kj)
+{
+    return kj->nstaged;
+}
+
+void kpi_journal_discard(kpi_journal_t *kj)
+{
+    kj->nstaged = 0;
+    kj->nents = 0;
+}
+
+/* ---- the per-flush entry map ------------------------------------------ */
+
+static bool ents_reset(kpi_journal_t *kj, size_t expect)
+{
+    size_t cap = 64;
+    while (cap < expect * 2 + 2)
+        cap *= 2;
+    if (cap > kj->index_cap) {
+        int32_t *p = realloc(kj->index, cap * sizeof(*p));
+        if (!p)
+            return false;
+        kj->index = p;
+        kj->index_cap = cap;
+    }
+    memset(kj->index, 0xff, kj->index_cap * sizeof(int32_t));
+    kj->nents = 0;
+    return true;
+}
+
+static size_t ent_slot(const kpi_journal_t *kj, const uint8_t key[32])
+{
+    uint64_t h;
+    memcpy(&h, key, sizeof(h));
+    size_t j = h & (kj->index_cap - 1);
+    while (kj->index[j] >= 0 && memcmp(kj->ents[kj->index[j]].entry, key, 32) != 0)
+        j = (j + 1) & (kj->index_cap - 1);
+    return j;
+}
+
+/* Index of the entry, added (unknown, not alive) when absent; -1 on OOM. */
+static ssize_t ent_get(kpi_journal_t *kj, const uint8_t key[32], bool *created)
+{
+    if ((kj->nents + 1) * 2 > kj->index_cap) {
+        /* Rehash into a table twice the size. */
+        size_t n = kj->nents;
+        if (!ents_reset(kj, kj->index_cap))
+            return -1;
+        kj->nents = n;
+        for (size_t i = 0; i < n; i++)
+            kj->index[ent_slot(kj, kj->ents[i].entry)] = (int32_t)i;
+    }
+    size_t j = ent_slot(kj, key);
+    if (created)
+        *created = kj->index[j] < 0;
+    if (kj->index[j] >= 0)
+        return kj->index[j];
+    if (kj->nents == kj->ents_cap) {
+        size_t cap = kj->ents_cap ? kj->ents_cap * 2 : 1024;
+        jent_t *p = realloc(kj->ents, cap * sizeof(*p));
+        if (!p)
+            return -1;
+        kj->ents = p;
+        kj->ents_cap = cap;
+    }
+    jent_t *e = &kj->ents[kj->nents];
+    memset(e, 0, sizeof(*e));
+    memcpy(e->entry, key, 32);
+    kj->index[j] = (int32_t)kj->nents;
+    return (ssize_t)kj->nents++;
+}
+
+/* ---- flush ------------------------------------------------------------ */
+
+static bool exec_ok(store_t *st, PGresult *res, ExecStatusType want, char *errstr,
+                    size_t errstr_size)
+{
+    if (PQresultStatus(res) == want)
+        return true;
+    store_error(st, res, errstr, errstr_size);
+    PQclear(res);
+    return false;
+}
+
+/* Reads the stored rows of every staged entry. */
+static bool load_entries(kpi_journal_t *kj, store_t *st, char *errstr, size_t errstr_size)
+{
+    pgarray_t keys;
+    char hex[65];
+    pgarray_init(&keys);
+    for (size_t s = 0; s < kj->nstaged; s++) {
+        bool created;
+        if (ent_get(kj, kj->staged[s].entry, &created) < 0) {
+            pgarray_free(&keys);
+            snprintf(errstr, errstr_size, "out of memory");
+            return false;
+        }
+        if (created) {
+            to_hex(kj->staged[s].entry, hex);
+            pgarray_add_text(&keys, hex);
+        }
+    }
+    const char *p[1] = {pgarray_str(&keys)};
+    PGresult *res =
+        PQexecParams(store_conn(st),
+                     "SELECT encode(entry, 'hex'), encode(grp, 'hex'), t, o, i, "
+                     "unit_id, dur_us, dup, erased FROM gevinst.journal_entry "
+                     "WHERE entry = ANY (SELECT decode(k, 'hex') FROM unnest($1::text[]) k)",
+                     1, NULL, p, NULL, NULL, 0);
+    pgarray_free(&keys);
+    if (!exec_ok(st, res, PGRES_TUPLES_OK, errstr, errstr_size))
+        return false;
+    for (int r = 0; r < PQntuples(res); r++) {
+        uint8_t key[32];
+        from_hex(key, PQgetvalue(res, r, 0));
+        jent_t *e = &kj->ents[ent_get(kj, key, NULL)];
+        e->known = true;
+        bool erased = PQgetvalue(res, r, 8)[0] == 't';
+        bool has_grp = !PQgetisnull(res, r, 1);
+        e->n_erased = erased;
+        e->n_recorded = has_grp;
+        e->vt = strtoll(PQgetvalue(res, r, 2), NULL, 10);
+        e->vo = strtoll(PQgetvalue(res, r, 3), NULL, 10);
+        e->vi = (int32_t)strtol(PQgetvalue(res, r, 4), NULL, 10);
+        if (has_grp) {
+            from_hex(e->o_grp, PQgetvalue(res, r, 1));
+            e->o_t = e->vt;
+            const char *u = PQgetvalue(res, r, 5);
+            e->o_unit = strpool_intern(kj->pool, u, strlen(u));
+            e->o_dur = strtoll(PQgetvalue(res, r, 6), NULL, 10);
+            e->o_dup = PQgetvalue(res, r, 7)[0] == 't';
+        }
+        e->o_alive = has_grp && !erased;
+        e->n_alive = e->o_alive;
+        e->n_dup = e->o_dup;
+        memcpy(e->n_grp, e->o_grp, 32);
+        e->n_t = e->o_t;
+        e->n_unit = e->o_unit;
+        e->n_dur = e->o_dur;
+    }
+    PQclear(res);
+    return true;
+}
+
+/* Applies the staged events in arrival order: the latest recording wins, an
+ * entered-in-error erases for good. */
+static void merge_staged(kpi_journal_t *kj)
+{
+    for (size_t s = 0; s < kj->nstaged; s++) {
+        const jstaged_t *sg = &kj->staged[s];
+        jent_t *e = &kj->ents[ent_get(kj, sg->entry, NULL)];
+        if (sg->error) {
+            if (!e->n_erased) {
+                e->n_erased = true;
+                e->n_alive = false;
+                e->changed = true;
+                if (!e->n_recorded) {
+                    e->vt = sg->t;
+                    e->vo = sg->o;
+                    e->vi = sg->i;
+                }
+            }
+            continue;
+        }
+        if (e->n_recorded &&
+            (e->vt > sg->t ||
+             (e->vt == sg->t && (e->vo > sg->o || (e->vo == sg->o && e->vi > sg->i)))))
+            continue; /* an older recording */
+        e->n_recorded = true;
+        e->vt = sg->t;
+        e->vo = sg->o;
+        e->vi = sg->i;
+        memcpy(e->n_grp, sg->grp, 32);
+        e->n_t = sg->t;
+        e->n_unit = sg->unit;
+        e->n_dur = sg->dur_us;
+        e->n_alive = !e->n_erased;
+        e->changed = true;
+    }
+}
+
+static int cmp_range(const void *a, const void *b)
+{
+    const grange_t *x = a, *y = b;
+    int c = memcmp(x->grp, y->grp, 32);
+    return c ? c : (x->lo > y->lo) - (x->lo < y->lo);
+}
+
+static int cmp_member(const void *a, const void *b)
+{
+    const member_t *x = a, *y = b;
+    int c = memcmp(x->grp, y->grp, 32);
+    if (c)
+        return c;
+    if (x->t != y->t)
+        return x->t < y->t ? -1 : 1;
+    return memcmp(x->entry, y->entry, 32);
+}
+
+/* The groups a change touches, each with the span of changed times. */
+static grange_t *changed_ranges(kpi_journal_t *kj, size_t *count)
+{
+    grange_t *r = malloc((2 * kj->nents + 1) * sizeof(*r));
+    size_t n = 0;
+    if (!r)
+        return NULL;
+    for (size_t i = 0; i < kj->nents; i++) {
+        const jent_t *e = &kj->ents[i];
+        if (!e->changed)
+            continue;
+        if (e->o_alive) {
+            memcpy(r[n].grp, e->o_grp, 32);
+            r[n].lo = r[n].hi = e->o_t;
+            n++;
+        }
+        if (e->n_alive) {
+            memcpy(r[n].grp, e->n_grp, 32);
+            r[n].lo = r[n].hi = e->n_t;
+            n++;
+        }
+    }
+    qsort(r, n, sizeof(*r), cmp_range);
+    size_t m = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (m && memcmp(r[m - 1].grp, r[i].grp, 32) == 0) {
+            if (r[i].hi > r[m - 1].hi)
+                r[m - 1].hi = r[i].hi;
+            continue;
+        }
+        r[m++] = r[i];
+    }
+    *count = m;
+    return r;
+}
+
+static const grange_t *range_of(const grange_t *r, size_t n, const uint8_t grp[32])
+{
+    size_t lo = 0, hi = n;
+    while (lo < hi) {
+        size_t mid = (lo + hi) / 2;
+        int c = memcmp(r[mid].grp, grp, 32);
+        if (c == 0)
+            return &r[mid];
+        if (c < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return NULL;
+}
+
+/* Loads the alive entries of each touched group within [lo - window, hi + window]. */
+static bool load_windows(kpi_journal_t *kj, store_t *st, const grange_t *r, size_t n, char *errstr,
+                         size_t errstr_size)
+{
+    pgarray_t g, lo, hi;
+    char hex[65];
+    if (n == 0)
+        return true;
+    pgarray_init(&g);
+    pgarray_init(&lo);
+    pgarray_init(&hi);
+    for (size_t i = 0; i < n; i++) {
+        to_hex(r[i].grp, hex);
+        pgarray_add_text(&g, hex);
+        pgarray_add_int(&lo, r[i].lo - kj->window_us);
+        pgarray_add_int(&hi, r[i].hi + kj->window_us);
+    }
+    const char *p[3] = {pgarray_str(&g), pgarray_str(&lo), pgarray_str(&hi)};
+    PGresult *res = PQexecParams(
+        store_conn(st),
+        "SELECT encode(e.entry, 'hex'), encode(e.grp, 'hex'), e.t, e.o, e.i, e.unit_id, "
+        "e.dur_us, e.dup FROM unnest($1::text[], $2::bigint[], $3::bigint[]) AS q(g, lo, hi) "
+        "JOIN gevinst.journal_entry e ON e.grp = decode(q.g, 'hex') AND e.t BETWEEN q.lo AND q.hi "
+        "AND NOT e.erased",
+        3, NULL, p, NULL, NULL, 0);
+    pgarray_free(&g);
+    pgarray_free(&lo);
+    pgarray_free(&hi);
+    if (!exec_ok(st, res, PGRES_TUPLES_OK, errstr, errstr_size))
+        return false;
+    for (int row = 0; row < PQntuples(res); row++) {
+        uint8_t key[32];
+        bool created;
+        from_hex(key, PQgetvalue(res, row, 0));
+        ssize_t idx = ent_get(kj, key, &created);
+        if (idx < 0) {
+            PQclear(res);
+            snprintf(errstr, errstr_size, "out of memory");
+            return false;
+        }
+        if (!created)
+            continue; /* staged: the map already holds its stored and new state */
+        jent_t *e = &kj->ents[idx];
+        e->known = e->o_alive = e->n_alive = e->n_recorded = true;
+        from_hex(e->o_grp, PQgetvalue(res, row, 1));
+        memcpy(e->n_grp, e->o_grp, 32);
+        e->o_t = e->n_t = e->vt = strtoll(PQgetvalue(res, row, 2), NULL, 10);
+        e->vo = strtoll(PQgetvalue(res, row, 3), NULL, 10);
+        e->vi = (int32_t)strtol(PQgetvalue(res, row, 4), NULL, 10);
+        const char *u = PQgetvalue(res, row, 5);
+        e->o_unit = e->n_unit = strpool_intern(kj->pool, u, strlen(u));
+        e->o_dur = e->n_dur = strtoll(PQgetvalue(res, row, 6), NULL, 10);
+        e->o_dup = e->n_dup = PQgetvalue(res, row, 7)[0] == 't';
+    }
+    PQclear(res);
+    return true;
+}
+
+/* Recomputes duplicate status where a change can reach: entries of a touched
+ * group from its first changed time up to window past its last. */
+static bool recompute(kpi_journal_t *kj, const grange_t *r, size_t n)
+{
+    member_t *m = malloc((kj->nents + 1) * sizeof(*m));
+    size_t k = 0;
+    if (!m)
+        return false;
+    for (size_t i = 0; i < kj->nents; i++) {
+        jent_t *e = &kj->ents[i];
+        if (e->n_alive && range_of(r, n, e->n_grp))
+            m[k++] = (member_t){e->n_grp, e->n_t, e->entry, i};
+    }
+    qsort(m, k, sizeof(*m), cmp_member);
+    for (size_t i = 0; i < k; i++) {
+        const grange_t *g = range_of(r, n, m[i].grp);
+        if (m[i].t < g->lo || m[i].t > g->hi + kj->window_us)
+            continue; /* out of reach of every change: keeps its status */
+        bool has_prev = i > 0 && memcmp(m[i - 1].grp, m[i].grp, 32) == 0;
+        kj->ents[m[i].ent].n_dup = has_prev && m[i].t - m[i - 1].t <= kj->window_us;
+    }
+    free(m);
+    return true;
+}
+
+static void contribute(kpi_journal_t *kj, kpi_delta_t *kd, const char *unit, int64_t t, bool dup,
+                       int64_t dur, int64_t sign)
+{
+    int32_t day = timeutil_local_day(kj->tz, t);
+    kpi_delta_add(kd, unit, KPI_DOUBLE_DOCUMENTATION_SHARE, day, dup ? sign : 0, sign);
+    if (dup)
+        kpi_delta_add(kd, unit, KPI_DOUBLE_DOCUMENTATION_MINUTES, day, sign * dur, sign);
+}
+
+static bool write_entries(kpi_journal_t *kj, store_t *st, kpi_delta_t *kd, char *errstr,
+                          size_t errstr_size)
+{
+    enum { NCOL = 9 };
+    pgarray_t a[NCOL];
+    char hex[65];
+    for (int c = 0; c < NCOL; c++)
+        pgarray_init(&a[c]);
+    for (size_t i = 0; i < kj->nents; i++) {
+        jent_t *e = &kj->ents[i];
+        if (!e->changed && e->n_dup == e->o_dup)
+            continue;
+        if (e->o_alive)
+            contribute(kj, kd, e->o_unit, e->o_t, e->o_dup, e->o_dur, -1);
+        if (e->n_alive)
+            contribute(kj, kd, e->n_unit, e->n_t, e->n_dup, e->n_dur, +1);
+        to_hex(e->entry, hex);
+        pgarray_add_text(&a[0], hex);
+        if (e->n_recorded) {
+            to_hex(e->n_grp, hex);
+            pgarray_add_text(&a[1], hex);
+            pgarray_add_text(&a[5], e->n_unit);
+        } else {
+            pgarray_add_text(&a[1], NULL);
+            pgarray_add_text(&a[5], NULL);
+        }
+        pgarray_add_int(&a[2], e->vt);
+        pgarray_add_int(&a[3], e->vo);
+        pgarray_add_int(&a[4], e->vi);
+        pgarray_add_int(&a[6], e->n_recorded ? e->n_dur : 0);
+        pgarray_add_text(&a[7], e->n_alive && e->n_dup ? "t" : "f");
+        pgarray_add_text(&a[8], e->n_erased ? "t" : "f");
+    }
+    bool ok = true;
+    if (a[0].count) {
+        const char *p[NCOL];
+        for (int c = 0; c < NCOL; c++)
+            p[c] = pgarray_str(&a[c]);
+        PGresult *res = PQexecParams(
+            store_conn(st),
+            "INSERT INTO gevinst.journal_entry (entry, grp, t, o, i, unit_id, dur_us, dup, erased) "
+            "SELECT decode(k, 'hex'), decode(g, 'hex'), t, o, i, u, d, dup, er "
+            "FROM unnest($1::text[], $2::text[], $3::bigint[], $4::bigint[], $5::int[], "
+            "$6::text[], $7::bigint[], $8::bool[], $9::bool[]) AS x(k, g, t, o, i, u, d, dup, er) "
+            "ORDER BY 1 ON CONFLICT (entry) DO UPDATE SET grp = EXCLUDED.grp, t = EXCLUDED.t, "
+            "o = EXCLUDED.o, i = EXCLUDED.i, unit_id = EXCLUDED.unit_id, dur_us = EXCLUDED.dur_us, "
+            "dup = EXCLUDED.dup, erased = EXCLUDED.erased",
+            NCOL, NULL, p, NULL, NULL, 0);
+        ok = exec_ok(st, res, PGRES_COMMAND_OK, errstr, errstr_size);
+        if (ok)
+            PQclear(res);
+    }
+    for (int c = 0; c < NCOL; c++)
+        pgarray_free(&a[c]);
+    return ok;
+}
+
+bool kpi_journal_flush(kpi_journal_t *kj, store_t *st, kpi_delta_t *kd, char *errstr,
+                       size_t errstr_size)
+{
+    if (kj->nstaged == 0)
+        return true;
+    bool ok = false;
+    grange_t *ranges = NULL;
+    size_t nranges = 0;
+    PGresult *res = PQexec(store_conn(st), "SELECT pg_advisory_xact_lock(" JOURNAL_LOCK_KEY ")");
+    if (!exec_ok(st, res, PGRES_TUPLES_OK, errstr, errstr_size))
+        goto out;
+    PQclear(res);
+    if (!ents_reset(kj, kj->nstaged) || !load_entries(kj, st, errstr, errstr_size))
+        goto out;
+    merge_staged(kj);
+    ranges = changed_ranges(kj, &nranges);
+    if (!ranges) {
+        snprintf(errstr, errstr_size, "out of memory");
+        goto out;
+    }
+    if (!load_windows(kj, st, ranges, nranges, errstr, errstr_size))
+        goto out;
+    if (!recompute(kj, ranges, nranges)) {
+        snprintf(errstr, errstr_size, "out of memory");
+        goto out;
+    }
+    ok = write_entries(kj, st, kd, errstr, errstr_size);
+out:
+    free(ranges);
+    kj->nstaged = 0;
+    kj->nents = 0;
+    return ok;
+}
