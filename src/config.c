@@ -121,8 +121,9 @@ static const ckey_t ckeys[] = {
 /* rdkafka properties gevinstd sets itself; overriding them would break
  * exactly-once offsets or the config's own keys. */
 static const char *rdkafka_managed[] = {
-    "bootstrap.servers",  "metadata.broker.list",     "group.id",
-    "enable.auto.commit", "enable.auto.offset.store", "auto.offset.reset",
+    "bootstrap.servers",    "metadata.broker.list",     "group.id",
+    "enable.auto.commit",   "enable.auto.offset.store", "auto.offset.reset",
+    "enable.partition.eof", /* --exit-on-eof depends on it */
 };
 
 typedef struct parse_state {
