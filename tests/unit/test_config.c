@@ -638,8 +638,9 @@ static void test_rdkafka_managed(void **state)
 {
     (void)state;
     static const char *managed[] = {
-        "bootstrap.servers",  "metadata.broker.list",     "group.id",
-        "enable.auto.commit", "enable.auto.offset.store", "auto.offset.reset"};
+        "bootstrap.servers",   "metadata.broker.list",     "group.id",
+        "enable.auto.commit",  "enable.auto.offset.store", "auto.offset.reset",
+        "enable.partition.eof"};
     for (size_t i = 0; i < sizeof(managed) / sizeof(managed[0]); i++) {
         char extra[256], expected[256];
         snprintf(extra, sizeof(extra), "[kafka]\nrdkafka.%s = x\n", managed[i]);
