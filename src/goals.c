@@ -155,8 +155,15 @@ static void check_fields(parse_state_t *ps, const char *who, const char *prefix,
         }
         if (ok)
             continue;
+        /* Field names as in the rest of the messages; anything odd quoted. */
         char q[160];
-        quote(key, q, sizeof(q));
+        if (*key &&
+            strspn(key, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-") ==
+                strlen(key) &&
+            strlen(key) < 64)
+            snprintf(q, sizeof(q), "%s", key);
+        else
+            quote(key, q, sizeof(q));
         if (best)
             add_error(ps, who, "%s%s: unknown field (did you mean \"%s%s\"?)", prefix, q, prefix,
                       best);
