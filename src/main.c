@@ -1,5 +1,6 @@
 /* gevinstd: command line, start-up checks, signals; the work is in pipeline. */
 #include "gevinst/config.h"
+#include "gevinst/goals.h"
 #include "gevinst/log.h"
 #include "gevinst/pipeline.h"
 #include "gevinst/pseudonym.h"
@@ -50,6 +51,34 @@ static void key_path(const config_t *cfg, char *out, size_t out_size)
         snprintf(out, out_size, "%s/%s", creds, cfg->pseudonym_key_file);
     else
         snprintf(out, out_size, "%s", cfg->pseudonym_key_file);
+}
+
+/* Loads the goals file (when configured) and checks alerts.data_team_owner
+ * against it, printing every error to stderr like config errors. Returns how
+ * many there were; *out gets the goals (NULL without a file or on errors). */
+static int check_goals(const config_t *cfg, goals_t **out)
+{
+    char *errors = NULL;
+    int n = 0;
+    *out = NULL;
+    if (cfg->goals_file[0]) {
+        *out = goals_load(cfg->goals_file, &errors, &n);
+        if (!*out) {
+            fputs(errors ? errors : "gevinstd: cannot load the goals file\n", stderr);
+            fprintf(stderr, "gevinstd: %d error%s in %s\n", n, n == 1 ? "" : "s", cfg->goals_file);
+        }
+        free(errors);
+    }
+    if (cfg->data_team_owner[0] && !cfg->goals_file[0]) {
+        fprintf(stderr, "%s: alerts.data_team_owner: \"%s\" needs goals.file (owners are there)\n",
+                cfg->path, cfg->data_team_owner);
+        n++;
+    } else if (cfg->data_team_owner[0] && *out && !goals_has_owner(*out, cfg->data_team_owner)) {
+        fprintf(stderr, "%s: alerts.data_team_owner: \"%s\" is not an owner in %s\n", cfg->path,
+                cfg->data_team_owner, cfg->goals_file);
+        n++;
+    }
+    return n;
 }
 
 int main(int argc, char **argv)
@@ -124,6 +153,9 @@ int main(int argc, char **argv)
         return EXIT_USAGE;
     }
     log_set_level((log_level_t)cfg->log_level);
+    /* Checked before the key so that --check reports both. */
+    goals_t *goals = NULL;
+    int goals_errors = check_goals(cfg, &goals);
 
     char keyfile[PATH_MAX], errstr[512];
     key_path(cfg, keyfile, sizeof(keyfile));
@@ -132,12 +164,23 @@ int main(int argc, char **argv)
         fprintf(stderr, "%s: privacy.pseudonym_key_file: %s\n", config_path, errstr);
         fprintf(stderr, "gevinstd: refusing to start without a pseudonym key "
                         "(make one with: openssl rand -hex 32 > FILE)\n");
+        goals_destroy(goals);
+        config_destroy(cfg);
+        return EXIT_USAGE;
+    }
+    if (goals_errors) {
+        goals_destroy(goals);
+        pseudo_destroy(pseudo);
         config_destroy(cfg);
         return EXIT_USAGE;
     }
 
     if (check) {
         printf("%s: configuration OK\n", config_path);
+        if (goals)
+            printf("%s: goals OK (%zu units, %zu owners, %zu goals)\n", goals->path,
+                   goals->unit_count, goals->owner_count, goals->goal_count);
+        goals_destroy(goals);
         pseudo_destroy(pseudo);
         config_destroy(cfg);
         return 0;
@@ -166,6 +209,7 @@ int main(int argc, char **argv)
         status = pipeline_run(pl, &flags, exit_on_eof);
     }
     pipeline_destroy(pl);
+    goals_destroy(goals); /* TODO(lead): hand to the pipeline for goals_sync */
     pseudo_destroy(pseudo);
     log_info("gevinstd stopped (exit status %d)", status);
     config_destroy(cfg);
