@@ -3,6 +3,7 @@
 
 #include "gevinst/ini.h"
 #include "gevinst/log.h"
+#include "gevinst/timeutil.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -387,17 +388,13 @@ static int section_line(const parse_state_t *ps, const char *key_name)
     return 0;
 }
 
+/* Loading it is the only check that agrees with what the daemon will do. */
 static bool timezone_exists(const char *tz)
 {
-    const char *dir = getenv("TZDIR");
-    char path[PATH_MAX];
-    struct stat st;
-    if (strcmp(tz, "UTC") == 0)
-        return true;
-    if (*tz == '\0' || *tz == '/' || strstr(tz, ".."))
-        return false;
-    snprintf(path, sizeof(path), "%s/%s", dir && *dir ? dir : "/usr/share/zoneinfo", tz);
-    return stat(path, &st) == 0 && S_ISREG(st.st_mode);
+    char why[256];
+    timeutil_tz_t *z = timeutil_tz_new(tz, why, sizeof(why));
+    timeutil_tz_destroy(z);
+    return z != NULL;
 }
 
 /* Rules that span keys, or need more than a type and bounds. */

@@ -200,7 +200,8 @@ int main(int argc, char **argv)
     sigaction(SIGPIPE, &sa, NULL);
 
     int status = EXIT_RUNTIME;
-    pipeline_t *pl = pipeline_new(cfg, pseudo, errstr, sizeof(errstr));
+    pipeline_t *pl = pipeline_new(cfg, pseudo, goals, errstr, sizeof(errstr));
+    goals = NULL; /* the pipeline owns it now */
     if (!pl) {
         log_error("%s", errstr);
         status = EXIT_USAGE;
@@ -209,7 +210,7 @@ int main(int argc, char **argv)
         status = pipeline_run(pl, &flags, exit_on_eof);
     }
     pipeline_destroy(pl);
-    goals_destroy(goals); /* TODO(lead): hand to the pipeline for goals_sync */
+
     pseudo_destroy(pseudo);
     log_info("gevinstd stopped (exit status %d)", status);
     config_destroy(cfg);

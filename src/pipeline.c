@@ -13,7 +13,9 @@
 #include "gevinst/dash.h"
 #include "gevinst/event.h"
 #include "gevinst/kpi.h"
+#include "gevinst/goals.h"
 #include "gevinst/kpi_appt.h"
+#include "gevinst/kpi_audit.h"
 #include "gevinst/kpi_journal.h"
 #include "gevinst/log.h"
 #include "gevinst/migrate.h"
@@ -53,6 +55,9 @@ struct pipeline {
     kpi_delta_t *delta;
     kpi_appt_t *appt;
     kpi_journal_t *journal;
+    kpi_audit_t *audit;
+    goals_t *goals;        /* NULL: no goals file */
+    uint64_t goals_errors; /* failed reloads */
 
     rd_kafka_topic_partition_list_t *assignment; /* what the group gave us */
     part_t *parts;                               /* positions, when in sync */
@@ -111,6 +116,7 @@ static void batch_discard(pipeline_t *pl)
     kpi_delta_clear(pl->delta);
     kpi_appt_discard(pl->appt);
     kpi_journal_discard(pl->journal);
+    kpi_audit_discard(pl->audit);
     pl->batch_events = 0;
     pl->batch_reject_logged = 0;
 }
@@ -187,6 +193,22 @@ static bool positions_dirty(const pipeline_t *pl)
     return false;
 }
 
+/* An audit event found late while flushing: it is a rejection, not an accept. */
+static void on_late(void *opaque, const kpi_audit_late_t *late)
+{
+    pipeline_t *pl = opaque;
+    char detail[128];
+    snprintf(detail, sizeof(detail),
+             "time: %" PRId64 " s before the user's latest event minus the "
+             "allowed lateness",
+             late->late_by_us / 1000000);
+    stage_count(pl->stage, late->topic, "accepted", -1);
+    stage_reject(pl->stage, late->topic, late->partition, late->offset, late->index, "late_event",
+                 detail, late->event_id[0] ? late->event_id : NULL, NULL, 0);
+    pl->accepted--;
+    pl->rejected++;
+}
+
 /* Commits the batch. On any failure the batch is discarded and a resync
  * scheduled, so the events are consumed again from the stored offsets. */
 static bool batch_commit(pipeline_t *pl)
@@ -200,9 +222,8 @@ static bool batch_commit(pipeline_t *pl)
     int64_t t0 = now_ms();
     if (!store_exec(pl->store, "BEGIN", &retriable, errstr, sizeof(errstr)))
         r = COMMIT_FAILED;
-    if (r == COMMIT_OK &&
-        !stage_flush(pl->stage, pl->store, pl->cfg->timezone, &retriable, errstr, sizeof(errstr)))
-        r = COMMIT_FAILED;
+    /* KPI state first: the audit flush may turn accepted events into
+     * late_event rejections, which the stage then writes. */
     if (r == COMMIT_OK) {
         kpi_flush_result_t kr =
             kpi_appt_flush(pl->appt, pl->store, pl->delta, errstr, sizeof(errstr));
@@ -211,8 +232,16 @@ static bool batch_commit(pipeline_t *pl)
     if (r == COMMIT_OK &&
         !kpi_journal_flush(pl->journal, pl->store, pl->delta, errstr, sizeof(errstr)))
         r = COMMIT_FAILED;
+    if (r == COMMIT_OK) {
+        kpi_audit_result_t ar =
+            kpi_audit_flush(pl->audit, pl->store, pl->delta, on_late, pl, errstr, sizeof(errstr));
+        r = ar == KPI_AUDIT_OK ? COMMIT_OK : ar == KPI_AUDIT_FENCED ? COMMIT_FENCED : COMMIT_FAILED;
+    }
     if (r == COMMIT_OK &&
         !kpi_delta_flush(pl->delta, pl->store, &retriable, errstr, sizeof(errstr)))
+        r = COMMIT_FAILED;
+    if (r == COMMIT_OK &&
+        !stage_flush(pl->stage, pl->store, pl->cfg->timezone, &retriable, errstr, sizeof(errstr)))
         r = COMMIT_FAILED;
     for (size_t i = 0; r == COMMIT_OK && i < pl->nparts; i++) {
         part_t *p = &pl->parts[i];
@@ -242,6 +271,7 @@ static bool batch_commit(pipeline_t *pl)
             pl->parts[i].stored = pl->parts[i].next;
     pl->batches++;
     kpi_appt_committed(pl->appt);
+    kpi_audit_committed(pl->audit);
     kpi_delta_clear(pl->delta);
     log_debug("pipeline: committed %" PRId64 " events, %zu staged rows in %" PRId64 " ms",
               pl->batch_events, stage_rows(pl->stage), now_ms() - t0);
@@ -415,7 +445,9 @@ static void on_event(void *opaque, const event_t *ev, int index)
         kpi_journal_add(pl->journal, ev, pl->cur_msg->offset, index);
         break;
     case EVENT_KIND_AUDIT:
-        break; /* the audit KPIs are not built yet */
+        kpi_audit_add(pl->audit, ev, pl->cur_topic, pl->cur_msg->partition, pl->cur_msg->offset,
+                      index);
+        break;
     }
 }
 
@@ -454,7 +486,8 @@ static void handle_message(pipeline_t *pl, const rd_kafka_message_t *m)
     if (pl->batch_events == 0)
         pl->batch_start_ms = now_ms();
     pl->cur_msg = m;
-    pl->cur_topic = topic;
+    /* Interned: staged rows refer to it until the batch commits. */
+    pl->cur_topic = strpool_intern(pl->pool, topic, strlen(topic));
     pl->now_us = wall_us();
     event_sink_t sink = {on_event, on_reject, pl};
     event_decode(pl->dec, m->payload, m->len, &sink);
@@ -519,14 +552,17 @@ static void kafka_log(const rd_kafka_t *rk, int level, const char *fac, const ch
     log_rdkafka_cb(rk, level, fac, buf);
 }
 
-pipeline_t *pipeline_new(const config_t *cfg, pseudo_t *pseudo, char *errstr, size_t errstr_size)
+pipeline_t *pipeline_new(const config_t *cfg, pseudo_t *pseudo, goals_t *goals, char *errstr,
+                         size_t errstr_size)
 {
     pipeline_t *pl = calloc(1, sizeof(*pl));
     if (!pl) {
+        goals_destroy(goals);
         snprintf(errstr, errstr_size, "out of memory");
         return NULL;
     }
     errstr[0] = '\0';
+    pl->goals = goals;
     pl->cfg = cfg;
     pl->pseudo = pseudo;
     pl->store = store_new(cfg->pg_conninfo);
@@ -542,8 +578,15 @@ pipeline_t *pipeline_new(const config_t *cfg, pseudo_t *pseudo, char *errstr, si
                                         cfg->double_documentation_window_hours * 3600 * 1000000,
                                         (int64_t)(cfg->default_entry_minutes * 60e6 + 0.5))
                       : NULL;
+    kpi_audit_conf_t aconf = {
+        .idle_us = cfg->audit_idle_timeout_minutes * 60 * 1000000,
+        .lateness_us = cfg->audit_allowed_lateness_minutes * 60 * 1000000,
+        .doc_prefixes = cfg->documentation_action_prefixes,
+        .cache_max = (size_t)cfg->state_cache_entries,
+    };
+    pl->audit = pl->tz && pl->pool ? kpi_audit_new(pl->tz, pl->pool, &aconf) : NULL;
     if (!pl->store || !pl->stage || !pl->dec || !pl->tz || !pl->pool || !pl->delta || !pl->appt ||
-        !pl->journal) {
+        !pl->journal || !pl->audit) {
         if (!*errstr)
             snprintf(errstr, errstr_size, "out of memory");
         pipeline_destroy(pl);
@@ -606,7 +649,9 @@ static bool prepare_database(pipeline_t *pl, const pipeline_flags_t *flags)
             int applied = 0;
             bool retriable = false;
             if (migrate_run(store_conn(pl->store), &applied, &retriable, errstr, sizeof(errstr)) &&
-                dash_setup(pl->store, pl->cfg, &retriable, errstr, sizeof(errstr))) {
+                dash_setup(pl->store, pl->cfg, &retriable, errstr, sizeof(errstr)) &&
+                (!pl->goals ||
+                 goals_sync(pl->goals, pl->store, &retriable, errstr, sizeof(errstr)))) {
                 log_info("store: connected to PostgreSQL; schema at version %d (%d migration%s "
                          "applied now)",
                          migrate_latest_version(), applied, applied == 1 ? "" : "s");
@@ -624,6 +669,51 @@ static bool prepare_database(pipeline_t *pl, const pipeline_flags_t *flags)
             nanosleep(&(struct timespec){0, 50 * 1000000L}, NULL);
     }
     return false;
+}
+
+/* SIGHUP: a new goals file replaces the one in force only when it loads and
+ * syncs whole; otherwise the old one stays and the errors are logged. */
+static void reload_goals(pipeline_t *pl)
+{
+    const config_t *cfg = pl->cfg;
+    char *errors = NULL, errstr[512];
+    int n = 0;
+    bool retriable;
+    if (!*cfg->goals_file) {
+        log_info("reload: no goals file configured");
+        return;
+    }
+    goals_t *g = goals_load(cfg->goals_file, &errors, &n);
+    if (!g) {
+        log_error("reload: %d error%s in %s; the goals in force are kept", n, n == 1 ? "" : "s",
+                  cfg->goals_file);
+        for (char *line = errors ? strtok(errors, "\n") : NULL; line; line = strtok(NULL, "\n"))
+            log_error("reload: %s", line);
+        free(errors);
+        pl->goals_errors++;
+        return;
+    }
+    if (*cfg->data_team_owner && !goals_has_owner(g, cfg->data_team_owner)) {
+        log_error("reload: alerts.data_team_owner \"%s\" is not an owner in %s; the goals in "
+                  "force are kept",
+                  cfg->data_team_owner, cfg->goals_file);
+        goals_destroy(g);
+        pl->goals_errors++;
+        return;
+    }
+    if (!store_connected(pl->store) ||
+        !goals_sync(g, pl->store, &retriable, errstr, sizeof(errstr))) {
+        log_error(
+            "reload: writing the goals to PostgreSQL failed (%s); the goals in force are kept",
+            store_connected(pl->store) ? errstr : "not connected");
+        goals_destroy(g);
+        pl->goals_errors++;
+        return;
+    }
+    goals_destroy(pl->goals);
+    pl->goals = g;
+    log_info("reload: goals file %s in force (%zu units, %zu owners, %zu goals)", cfg->goals_file,
+             g->unit_count, g->owner_count, g->goal_count);
 }
 
 static bool subscribe(pipeline_t *pl)
@@ -665,7 +755,7 @@ int pipeline_run(pipeline_t *pl, const pipeline_flags_t *flags, bool exit_on_eof
     while (!*flags->stop) {
         if (*flags->reload) {
             *flags->reload = 0;
-            log_info("pipeline: reload requested");
+            reload_goals(pl);
         }
         if (pl->need_resync) {
             if (!store_connected(pl->store) && now_ms() >= next_connect_ms) {
@@ -722,6 +812,8 @@ void pipeline_destroy(pipeline_t *pl)
     parts_clear(pl);
     kpi_appt_destroy(pl->appt);
     kpi_journal_destroy(pl->journal);
+    kpi_audit_destroy(pl->audit);
+    goals_destroy(pl->goals);
     kpi_delta_destroy(pl->delta);
     strpool_destroy(pl->pool);
     timeutil_tz_destroy(pl->tz);

@@ -56,8 +56,8 @@ bool store_connect(store_t *st, char *errstr, size_t errstr_size)
     }
     /* Defaults first: later keywords win, so the user's conninfo (expanded
      * from dbname) can still override them. */
-    const char *keys[] = {"application_name", "connect_timeout", "dbname", NULL};
-    const char *vals[] = {"gevinstd", "10", st->conninfo, NULL};
+    const char *keys[] = {"application_name", "connect_timeout", "client_encoding", "dbname", NULL};
+    const char *vals[] = {"gevinstd", "10", "UTF8", st->conninfo, NULL};
     st->conn = PQconnectdbParams(keys, vals, 1);
     if (!st->conn || PQstatus(st->conn) != CONNECTION_OK) {
         copy_pg_error(st->conn ? PQerrorMessage(st->conn) : "out of memory", errstr, errstr_size);

@@ -2,6 +2,7 @@
 #define GEVINST_PIPELINE_H
 
 #include "gevinst/config.h"
+#include "gevinst/goals.h"
 #include "gevinst/pseudonym.h"
 
 #include <signal.h>
@@ -18,9 +19,11 @@ typedef struct pipeline_flags {
     volatile sig_atomic_t *reload;
 } pipeline_flags_t;
 
-/* Borrows cfg and pseudo for its lifetime. Creates the consumer (does not
+/* Borrows cfg and pseudo for its lifetime; takes ownership of goals (may be
+ * NULL: no goals file), also on failure. Creates the consumer (does not
  * connect yet). NULL + errstr on a configuration librdkafka refuses. */
-pipeline_t *pipeline_new(const config_t *cfg, pseudo_t *pseudo, char *errstr, size_t errstr_size);
+pipeline_t *pipeline_new(const config_t *cfg, pseudo_t *pseudo, goals_t *goals, char *errstr,
+                         size_t errstr_size);
 
 /* Runs until *flags.stop, or with exit_on_eof until every assigned partition
  * has reached its end and all is committed. Connects to PostgreSQL (retrying
