@@ -310,13 +310,26 @@ void event_decoder_destroy(event_decoder_t *d)
 
 /* ---- structure scans --------------------------------------------------- */
 
+/* How many times c occurs in p[0..n), counting no further than limit + 1.
+ * memchr is vectorised in glibc; a byte loop cost 5% of a decode. */
+static size_t count_upto(const unsigned char *p, size_t n, int c, size_t limit)
+{
+    const unsigned char *end = p + n;
+    size_t k = 0;
+    while (k <= limit && p < end && (p = memchr(p, c, (size_t)(end - p))) != NULL) {
+        k++;
+        p++;
+    }
+    return k;
+}
+
 /* jansson only stops at depth 2048, so the contract's 64 is checked here.
- * Fast path: fewer than 65 brackets in all cannot nest 65 deep. */
+ * Fast path: 64 brackets or fewer in all cannot nest 65 deep. */
 static bool depth_ok(const unsigned char *p, size_t n)
 {
-    size_t opens = 0;
-    for (size_t i = 0; i < n; i++)
-        opens += (p[i] == '[') + (p[i] == '{');
+    size_t opens = count_upto(p, n, '{', EVENT_MAX_DEPTH);
+    if (opens <= EVENT_MAX_DEPTH)
+        opens += count_upto(p, n, '[', EVENT_MAX_DEPTH - opens);
     if (opens <= EVENT_MAX_DEPTH)
         return true;
 
