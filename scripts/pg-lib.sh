@@ -89,8 +89,10 @@ pg_start() {
 listen_addresses = ''
 port = $port
 unix_socket_directories = '$dir'
+# fsync off: nothing survives an OS crash, which a test server never needs. But commits
+# stay synchronous: WAL is written (not synced) at COMMIT, so a committed transaction
+# survives "pgctl kill" (a postmaster crash), which tests of the daemon rely on.
 fsync = off
-synchronous_commit = off
 full_page_writes = off
 shared_buffers = 32MB
 max_connections = 50
