@@ -435,7 +435,14 @@ static void on_event(void *opaque, const event_t *ev, int index)
     (void)index;
     pl->accepted++;
     stage_count(pl->stage, pl->cur_topic, "accepted", 1);
-    stage_unit(pl->stage, ev->unit_id, strlen(ev->unit_id), pl->now_us);
+    static const stage_role_t roles[] = {
+        [EVENT_KIND_APPOINTMENT] = STAGE_ROLE_APPOINTMENTS,
+        [EVENT_KIND_JOURNAL_RECORDED] = STAGE_ROLE_JOURNAL,
+        [EVENT_KIND_JOURNAL_ERROR] = STAGE_ROLE_JOURNAL,
+        [EVENT_KIND_AUDIT] = STAGE_ROLE_AUDIT,
+    };
+    stage_unit(pl->stage, ev->unit_id, strlen(ev->unit_id), pl->now_us, roles[ev->kind],
+               ev->time_us);
     switch (ev->kind) {
     case EVENT_KIND_APPOINTMENT:
         kpi_appt_add(pl->appt, ev, pl->cur_msg->offset, index);

@@ -18,7 +18,11 @@ typedef struct unit_cell {
     char *unit_id;
     int64_t first_us;
     int64_t n;
+    bool has[STAGE_ROLE_COUNT];
+    int64_t ev_min[STAGE_ROLE_COUNT], ev_max[STAGE_ROLE_COUNT];
 } unit_cell_t;
+
+static const char *const role_names[STAGE_ROLE_COUNT] = {"appointments", "journal", "audit"};
 
 struct stage {
     /* Rejections go straight into array literals: they are rare. */
@@ -152,7 +156,17 @@ static void unit_grow(stage_t *sg)
     sg->unit_cap = cap;
 }
 
-void stage_unit(stage_t *sg, const char *unit_id, size_t unit_len, int64_t when_us)
+static void cell_clock(unit_cell_t *c, stage_role_t role, int64_t event_us)
+{
+    if (!c->has[role] || event_us < c->ev_min[role])
+        c->ev_min[role] = event_us;
+    if (!c->has[role] || event_us > c->ev_max[role])
+        c->ev_max[role] = event_us;
+    c->has[role] = true;
+}
+
+void stage_unit(stage_t *sg, const char *unit_id, size_t unit_len, int64_t when_us,
+                stage_role_t role, int64_t event_us)
 {
     if (sg->unit_len * 2 >= sg->unit_cap)
         unit_grow(sg);
@@ -163,11 +177,14 @@ void stage_unit(stage_t *sg, const char *unit_id, size_t unit_len, int64_t when_
             c->n++;
             if (when_us < c->first_us)
                 c->first_us = when_us;
+            cell_clock(c, role, event_us);
             return;
         }
         j = (j + 1) & (sg->unit_cap - 1);
     }
-    sg->units[j] = (unit_cell_t){strndup(unit_id, unit_len), when_us, 1};
+    sg->units[j] =
+        (unit_cell_t){.unit_id = strndup(unit_id, unit_len), .first_us = when_us, .n = 1};
+    cell_clock(&sg->units[j], role, event_us);
     sg->unit_len++;
 }
 
@@ -184,6 +201,50 @@ static bool run(store_t *st, const char *sql, int n, const char *const *params, 
     if (!ok)
         *retriable = store_error(st, res, errstr, errstr_size);
     PQclear(res);
+    return ok;
+}
+
+/* Event-time clocks: per (unit, role) first and last, per role the latest. */
+static bool flush_clocks(stage_t *sg, store_t *st, bool *retriable, char *errstr,
+                         size_t errstr_size)
+{
+    pgarray_t u, r, lo, hi;
+    pgarray_init(&u);
+    pgarray_init(&r);
+    pgarray_init(&lo);
+    pgarray_init(&hi);
+    for (size_t i = 0; i < sg->unit_cap; i++) {
+        const unit_cell_t *c = &sg->units[i];
+        for (int role = 0; c->unit_id && role < STAGE_ROLE_COUNT; role++) {
+            if (!c->has[role])
+                continue;
+            pgarray_add_text(&u, c->unit_id);
+            pgarray_add_text(&r, role_names[role]);
+            pgarray_add_int(&lo, c->ev_min[role]);
+            pgarray_add_int(&hi, c->ev_max[role]);
+        }
+    }
+    const char *p[4] = {pgarray_str(&u), pgarray_str(&r), pgarray_str(&lo), pgarray_str(&hi)};
+    bool ok =
+        p[0] && p[1] && p[2] && p[3] &&
+        run(st,
+            "WITH x AS (SELECT u, r, to_timestamp(lo / 1e6) AS lo, to_timestamp(hi / 1e6) AS hi "
+            "  FROM unnest($1::text[], $2::text[], $3::bigint[], $4::bigint[]) AS y(u, r, lo, "
+            "hi)), "
+            "c AS (INSERT INTO gevinst.event_clock (role, max_time) "
+            "  SELECT r, max(hi) FROM x GROUP BY r ORDER BY r "
+            "  ON CONFLICT (role) DO UPDATE SET max_time = greatest(event_clock.max_time, "
+            "  EXCLUDED.max_time)) "
+            "INSERT INTO gevinst.unit_role_clock (unit_id, role, first_time, last_time) "
+            "SELECT u, r, lo, hi FROM x ORDER BY u, r "
+            "ON CONFLICT (unit_id, role) DO UPDATE SET "
+            "first_time = least(unit_role_clock.first_time, EXCLUDED.first_time), "
+            "last_time = greatest(unit_role_clock.last_time, EXCLUDED.last_time)",
+            4, p, retriable, errstr, errstr_size);
+    pgarray_free(&u);
+    pgarray_free(&r);
+    pgarray_free(&lo);
+    pgarray_free(&hi);
     return ok;
 }
 
@@ -272,6 +333,8 @@ bool stage_flush(stage_t *sg, store_t *st, const char *tz, bool *retriable, char
         pgarray_free(&f);
         pgarray_free(&n);
         if (!ok)
+            return false;
+        if (!flush_clocks(sg, st, retriable, errstr, errstr_size))
             return false;
     }
     return true;

@@ -26,8 +26,19 @@ void stage_reject(stage_t *sg, const char *topic, int32_t partition, int64_t off
 /* Adds n to the count of (topic, outcome) for today's local day. */
 void stage_count(stage_t *sg, const char *topic, const char *outcome, int64_t n);
 
-/* A unit seen in an accepted event; when_us is the receipt time (UTC us). */
-void stage_unit(stage_t *sg, const char *unit_id, size_t unit_len, int64_t when_us);
+/* Source roles, for the event-time clocks. */
+typedef enum stage_role {
+    STAGE_ROLE_APPOINTMENTS,
+    STAGE_ROLE_JOURNAL,
+    STAGE_ROLE_AUDIT,
+    STAGE_ROLE_COUNT
+} stage_role_t;
+
+/* An accepted event of unit_id: when_us is the receipt time, event_us the
+ * event's own time (UTC us). Feeds unit_seen, and the event-time clocks per
+ * role and per (unit, role). */
+void stage_unit(stage_t *sg, const char *unit_id, size_t unit_len, int64_t when_us,
+                stage_role_t role, int64_t event_us);
 
 /* Rows staged (rejections + count cells + units), for batch sizing and tests. */
 size_t stage_rows(const stage_t *sg);
