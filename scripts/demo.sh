@@ -38,19 +38,16 @@ conninfo = $GEVINST_TEST_CONNINFO
 [privacy]
 pseudonym_key_file = $work/pseudonym.key
 
+[goals]
+file = $repo/config/sample-goals.json
+
 [http]
 listen =
 CONF
 
-echo "== feeding sample events"
-if [ -x "$build/tools/gevinst-gen" ]; then
-    "$build/tools/gevinst-gen" --seed 7 --brokers "$GEVINST_TEST_BROKERS" --appointments 20000 \
-        --journal 20000 --audit 20000
-else
-    # Before the generator existed: the contract's own examples.
-    grep -v '^\[' ../shared/contract/examples/valid.jsonl 2>/dev/null |
-        kcat -P -b "$GEVINST_TEST_BROKERS" -t ehr.appointments
-fi
+echo "== feeding a sample stream: a municipality, 2023-01 to 2025-06 (tools/gen.c)"
+"$build/tools/gevinst-gen" --seed 7 --brokers "$GEVINST_TEST_BROKERS" --appointments 30000 \
+    --journal 15000 --audit 60000 2>&1 | sed 's/^/   /'
 
 echo "== running gevinstd --exit-on-eof"
 "$build/gevinstd" --config "$work/gevinstd.conf" --exit-on-eof 2>"$work/gevinstd.log" || {
@@ -61,13 +58,30 @@ echo "== running gevinstd --exit-on-eof"
 }
 grep -E "store:|pipeline: (assigned|consuming|stopping|every)" "$work/gevinstd.log" | sed 's/^/   /'
 
-q() { psql -X -q -P pager=off "$GEVINST_TEST_CONNINFO" -c "$1"; }
-echo "== schema migrations applied"
-q "SELECT version, name, applied_at FROM gevinst.schema_migration ORDER BY version"
-echo "== events received per topic and outcome (gevinst.intake_daily)"
+q() { psql -X -q -P pager=off -P footer=off "$GEVINST_TEST_CONNINFO" -c "$1"; }
+echo
+echo "== no-show rate and self-booking share per unit, per service area, April-June 2025 (gevinst.kpi_monthly)"
+q "SELECT unit_id, to_char(month_start, 'YYYY-MM') AS month,
+          round(max(value) FILTER (WHERE kpi = 'no_show_rate')::numeric, 3) AS no_show_rate,
+          round(max(value) FILTER (WHERE kpi = 'no_show_rate_self_booked')::numeric, 3) AS self_booked,
+          round(max(value) FILTER (WHERE kpi = 'no_show_rate_staff_booked')::numeric, 3) AS staff_booked,
+          round(max(value) FILTER (WHERE kpi = 'self_booking_share')::numeric, 3) AS self_booking_share
+   FROM gevinst.kpi_monthly
+   WHERE month_start >= date '2025-04-01'
+     AND unit_id IN (SELECT unit_id FROM gevinst.unit
+                     WHERE parent_id IN (SELECT unit_id FROM gevinst.unit WHERE parent_id IS NULL))
+   GROUP BY 1, 2 ORDER BY 1, 2"
+echo "== double documentation and time in the record per unit, first half of 2025"
+q "SELECT unit_id,
+          round((sum(numerator) FILTER (WHERE kpi = 'double_documentation_share')
+                 / nullif(sum(denominator) FILTER (WHERE kpi = 'double_documentation_share'), 0))::numeric, 3) AS double_doc_share,
+          round(sum(numerator) FILTER (WHERE kpi = 'double_documentation_minutes')::numeric, 0) AS double_doc_minutes,
+          round((sum(numerator) FILTER (WHERE kpi = 'ehr_active_minutes')
+                 / nullif(sum(denominator) FILTER (WHERE kpi = 'ehr_active_minutes'), 0))::numeric, 1) AS active_min_per_user_day
+   FROM gevinst.kpi_monthly WHERE month_start >= date '2025-01-01'
+   GROUP BY 1 HAVING sum(denominator) > 0 ORDER BY 1"
+echo "== events received and rejected per topic (gevinst.intake_daily, gevinst.data_quality_daily)"
 q "SELECT topic, outcome, sum(events) AS events FROM gevinst.intake_daily GROUP BY 1, 2 ORDER BY 1, 2"
-echo "== rejections by reason (gevinst.data_quality_daily)"
-q "SELECT topic, reason, sum(events) AS events FROM gevinst.data_quality_daily GROUP BY 1, 2 ORDER BY 1, 2"
-echo "== stored consumer positions"
-q "SELECT topic, partition, next_offset FROM gevinst.consumer_offset ORDER BY 1, 2"
+echo "== units in events but not in the registry (gevinst.unknown_units)"
+q "SELECT unit_id, events FROM gevinst.unknown_units ORDER BY 1"
 echo "== done; everything started here has been stopped"
