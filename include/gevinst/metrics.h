@@ -30,9 +30,9 @@ typedef enum metric_counter {
 typedef enum metric_gauge {
     M_STATE_CACHE_ENTRIES,
     M_ASSIGNED_PARTITIONS,
-    M_PG_CONNECTED,    /* 0/1 */
-    M_KAFKA_CONNECTED, /* 0/1: at least one broker up */
-    M_GOALS_LOADED,    /* 0/1: the goals file in force loaded fine (1 without a file) */
+    M_PG_CONNECTED,     /* 0/1 */
+    M_KAFKA_CONNECTED,  /* 0/1: at least one broker up */
+    M_GOALS_LOADED,     /* 0/1: the goals file in force loaded fine (1 without a file) */
     M_LAST_COMMIT_UNIX, /* wall time of the last successful commit, seconds */
     M_CONSUMING,        /* 0/1: assigned and polling */
     M_GAUGE_COUNT
@@ -64,5 +64,35 @@ char *metrics_render(size_t *len);
 
 /* Forgets everything (tests). */
 void metrics_reset(void);
+
+/* ---- additions (service issue) ---------------------------------------- */
+
+/* Tallies of one batch, kept while decoding and published only when the
+ * batch commits, so that events consumed again after a rollback are not
+ * counted twice. accepted is signed: a late audit event found at flush time
+ * moves one accepted event of the batch to rejected[EVENT_REASON_LATE_EVENT]. */
+typedef struct metrics_batch {
+    int64_t accepted;
+    uint64_t rejected[EVENT_REASON_COUNT];
+    uint64_t rows; /* rows written by the commit */
+} metrics_batch_t;
+
+/* Adds b to M_EVENTS_ACCEPTED, the rejections (as metrics_reject does) and
+ * M_ROWS_WRITTEN, then zeroes b. Call after a successful COMMIT; call
+ * memset(b, 0, ...) instead when the batch is rolled back. */
+void metrics_batch_publish(metrics_batch_t *b);
+
+/* Feeds librdkafka's statistics JSON (rd_kafka_conf_set_stats_cb, with
+ * statistics.interval.ms set): M_KAFKA_CONNECTED becomes 1 when any broker is
+ * in state "UP", else 0. Ignores what it cannot parse. */
+void metrics_kafka_stats(const char *json, size_t len);
+
+/* The /healthz rule: NULL when healthy, else a one-line reason (a static
+ * string). Checked in this order, the first failing one wins:
+ *   M_PG_CONNECTED = 0    "postgres unreachable"
+ *   M_KAFKA_CONNECTED = 0 "kafka unreachable"
+ *   M_GOALS_LOADED = 0    "goals file failed to load"
+ *   M_CONSUMING = 0       "not consuming yet" */
+const char *metrics_health(void);
 
 #endif
