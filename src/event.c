@@ -46,6 +46,24 @@
 #define ARENA_KEEP_MAX (1024 * 1024)
 #define ARENA_ALIGN 16
 
+/* Under AddressSanitizer the arena keeps free space and a redzone after each
+ * allocation poisoned, so overruns and use after reset are still caught. */
+#if defined(__SANITIZE_ADDRESS__)
+#define ARENA_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define ARENA_ASAN 1
+#endif
+#endif
+#ifdef ARENA_ASAN
+#include <sanitizer/asan_interface.h>
+#define ARENA_REDZONE 16
+#else
+#define ASAN_POISON_MEMORY_REGION(p, n) ((void)(p), (void)(n))
+#define ASAN_UNPOISON_MEMORY_REGION(p, n) ((void)(p), (void)(n))
+#define ARENA_REDZONE 0
+#endif
+
 /* ---- arena and jansson hooks ------------------------------------------- */
 
 typedef struct arena_chunk {
@@ -63,7 +81,8 @@ static _Thread_local arena_t *tls_arena;
 
 static void *arena_alloc(arena_t *a, size_t n)
 {
-    n = (n + ARENA_ALIGN - 1) & ~(size_t)(ARENA_ALIGN - 1);
+    size_t want = n;
+    n = ((n + ARENA_ALIGN - 1) & ~(size_t)(ARENA_ALIGN - 1)) + ARENA_REDZONE;
     arena_chunk_t *c = a->chunks;
     if (!c || c->size - c->used < n) {
         size_t size = c ? c->size * 2 : ARENA_FIRST_CHUNK;
@@ -77,10 +96,12 @@ static void *arena_alloc(arena_t *a, size_t n)
         nc->size = size;
         nc->used = 0;
         nc->next = c;
+        ASAN_POISON_MEMORY_REGION(nc->data, size);
         a->chunks = c = nc;
     }
     void *p = c->data + c->used;
     c->used += n;
+    ASAN_UNPOISON_MEMORY_REGION(p, want);
     return p;
 }
 
@@ -100,13 +121,16 @@ static void arena_reset(arena_t *a)
     arena_chunk_t *c = a->chunks;
     while (c) {
         arena_chunk_t *next = c->next;
-        if (c != keep)
+        if (c != keep) {
+            ASAN_UNPOISON_MEMORY_REGION(c->data, c->size);
             free(c);
+        }
         c = next;
     }
     if (keep) {
         keep->next = NULL;
         keep->used = 0;
+        ASAN_POISON_MEMORY_REGION(keep->data, keep->size);
     }
     a->chunks = keep;
     a->failed = false;
@@ -303,6 +327,8 @@ void event_decoder_destroy(event_decoder_t *d)
     if (!d)
         return;
     arena_reset(&d->arena);
+    if (d->arena.chunks)
+        ASAN_UNPOISON_MEMORY_REGION(d->arena.chunks->data, d->arena.chunks->size);
     free(d->arena.chunks);
     free(d->spans);
     free(d);

@@ -192,10 +192,12 @@ void event_decoder_destroy(event_decoder_t *dec);
 
 /* Judges one message value and calls the sink once per element: on_event for
  * each accepted event, on_reject for each rejection. Returns the number of
- * calls made (elements judged): 0 only for an empty batch "[]". Never fails
- * as a whole; out of memory while parsing is reported as invalid_json.
- * Not thread-safe per decoder: use one decoder per consumer thread. The sink
- * must not call event_decode() on the same decoder. */
+ * calls made (elements judged): 0 only for an empty batch "[]". Returns -1,
+ * having called nothing, only when memory ran out while parsing: that is our
+ * failure, not the producer's, so the caller should treat it as fatal (or
+ * retry) rather than commit the offset. Not thread-safe per decoder: use one
+ * decoder per consumer thread. The sink must not call event_decode() on the
+ * same decoder (another decoder is fine). */
 int event_decode(event_decoder_t *dec, const void *buf, size_t len, const event_sink_t *sink);
 
 #endif

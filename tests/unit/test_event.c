@@ -909,7 +909,9 @@ static void on_event_uses_jansson(void *opaque, const event_t *ev, int index)
 {
     json_t **keep = opaque;
     (void)index;
-    /* Allocated inside a callback, freed after event_decode returned. */
+    /* Allocated inside a callback, freed after event_decode returned (or in
+     * the next callback, while the decoder's arena is in use). */
+    json_decref(*keep);
     *keep = json_pack("{s:s}", "unit", ev->unit_id);
 }
 
