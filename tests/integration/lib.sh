@@ -218,6 +218,11 @@ it_write_config() {
     it__cfg_set kafka.topic.appointments ehr.appointments
     it__cfg_set kafka.topic.journal ehr.journal
     it__cfg_set kafka.topic.audit ehr.audit
+    # The mock cluster (librdkafka 2.0.2) keeps a consumer that left the group until its
+    # session times out, so the next member of that group waits that long for partitions:
+    # 45 s at the default session.timeout.ms, ~6 s with this.
+    it__cfg_set kafka.rdkafka.session.timeout.ms 6000
+    it__cfg_set kafka.rdkafka.heartbeat.interval.ms 1000
     it__cfg_set postgres.conninfo "${GEVINST_TEST_CONNINFO:-dbname=gevinst_test}"
     it__cfg_set privacy.pseudonym_key_file "$IT_KEY_FILE"
     # Off: parallel tests would fight over the default port.
