@@ -65,6 +65,13 @@ void notify_watchdog(void)
     send_state("WATCHDOG=1");
 }
 
+void notify_extend_timeout(uint64_t usec)
+{
+    char buf[64];
+    snprintf(buf, sizeof(buf), "EXTEND_TIMEOUT_USEC=%llu", (unsigned long long)usec);
+    send_state(buf);
+}
+
 uint64_t notify_watchdog_interval_us(void)
 {
 #ifdef GEVINST_HAVE_SYSTEMD

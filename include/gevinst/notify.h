@@ -26,6 +26,12 @@ void notify_status(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* WATCHDOG=1: the main loop is alive. */
 void notify_watchdog(void);
 
+/* EXTEND_TIMEOUT_USEC=usec: still starting (waiting for PostgreSQL or Kafka),
+ * give me usec more before TimeoutStartSec= fails the start. Call it with the
+ * watchdog pings until notify_ready(): a daemon that waits for its servers at
+ * boot is not killed for it, one that hangs still is. */
+void notify_extend_timeout(uint64_t usec);
+
 /* How often to call notify_watchdog(), in microseconds: half of WatchdogSec
  * (WATCHDOG_USEC), or 0 when the watchdog is off for this process. */
 uint64_t notify_watchdog_interval_us(void);

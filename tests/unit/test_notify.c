@@ -78,6 +78,7 @@ static void expect(fixture_t *f, const char *want)
 static void test_sequence(void **state)
 {
     fixture_t *f = *state;
+    notify_extend_timeout(45000000);
     notify_ready();
     notify_status("consuming %d partitions", 3);
     notify_watchdog();
@@ -92,6 +93,7 @@ static void test_sequence(void **state)
     notify_status("two\nlines");
     notify_stopping();
 
+    expect(f, "EXTEND_TIMEOUT_USEC=45000000");
     expect(f, "READY=1");
     expect(f, "STATUS=consuming 3 partitions");
     expect(f, "WATCHDOG=1");
@@ -129,6 +131,7 @@ static void test_compiled_out(void **state)
 {
     fixture_t *f = *state;
     notify_ready();
+    notify_extend_timeout(1);
     notify_reloading();
     notify_status("x");
     notify_watchdog();
@@ -147,6 +150,7 @@ static void test_without_socket(void **state)
     fixture_t *f = *state;
     unsetenv("NOTIFY_SOCKET");
     notify_ready();
+    notify_extend_timeout(1);
     notify_reloading();
     notify_status("x");
     notify_watchdog();
