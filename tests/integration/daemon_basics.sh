@@ -6,6 +6,10 @@
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 [ -x "$GEVINSTD" ] || it_fail "$GEVINSTD is not built"
+# The migrations are compiled in: a file added to sql/ after the build is not in the binary.
+for f in "$GEVINST_SRC"/sql/*.sql; do
+    [ ! "$f" -nt "$GEVINSTD" ] || it_fail "$f is newer than $GEVINSTD: rebuild first"
+done
 
 TOPICS=(ehr.appointments:2 ehr.journal:2 ehr.audit:2)
 PASSWORD=s3cretpw # trust auth ignores it; it must still never reach the log
