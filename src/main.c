@@ -1,7 +1,9 @@
 /* gevinstd: command line, start-up checks, signals; the work is in pipeline. */
 #include "gevinst/config.h"
 #include "gevinst/goals.h"
+#include "gevinst/http.h"
 #include "gevinst/log.h"
+#include "gevinst/metrics.h"
 #include "gevinst/pipeline.h"
 #include "gevinst/pseudonym.h"
 
@@ -199,6 +201,19 @@ int main(int argc, char **argv)
     sa.sa_handler = SIG_IGN;
     sigaction(SIGPIPE, &sa, NULL);
 
+    /* The monitoring endpoint is an aid: a port in use is logged loudly but
+     * does not stop the counting (and /healthz then tells nobody anything). */
+    http_t *http = NULL;
+    metrics_set(M_GOALS_LOADED, 1);
+    if (*cfg->http_listen) {
+        http = http_start(cfg->http_listen, errstr, sizeof(errstr));
+        if (http)
+            log_info("http: /metrics and /healthz on %s", cfg->http_listen);
+        else
+            log_error("http: cannot listen on %s: %s; running without /metrics and /healthz",
+                      cfg->http_listen, errstr);
+    }
+
     int status = EXIT_RUNTIME;
     pipeline_t *pl = pipeline_new(cfg, pseudo, goals, errstr, sizeof(errstr));
     goals = NULL; /* the pipeline owns it now */
@@ -210,7 +225,7 @@ int main(int argc, char **argv)
         status = pipeline_run(pl, &flags, exit_on_eof);
     }
     pipeline_destroy(pl);
-
+    http_stop(http);
     pseudo_destroy(pseudo);
     log_info("gevinstd stopped (exit status %d)", status);
     config_destroy(cfg);

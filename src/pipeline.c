@@ -18,6 +18,8 @@
 #include "gevinst/kpi_audit.h"
 #include "gevinst/kpi_journal.h"
 #include "gevinst/log.h"
+#include "gevinst/metrics.h"
+#include "gevinst/notify.h"
 #include "gevinst/migrate.h"
 #include "gevinst/stage.h"
 #include "gevinst/store.h"
@@ -34,6 +36,7 @@
 
 #define POLL_MS 100
 #define REJECT_LOG_LINES 10 /* per batch; the rest are only counted */
+#define STATS_INTERVAL_MS 30000
 
 typedef struct part {
     char *topic;
@@ -74,8 +77,13 @@ struct pipeline {
     const char *cur_topic;
     int64_t now_us;
 
-    /* Totals for the stats log line. */
-    uint64_t consumed, accepted, rejected, batches;
+    /* This batch's tallies, published to metrics when it commits. */
+    metrics_batch_t mb;
+    /* Totals for the stats log line (committed work only). */
+    uint64_t consumed, accepted, rejected, batches, rows;
+    uint64_t last_hits, last_misses;
+    int64_t commit_ms_sum, commit_count; /* since the last stats line */
+    bool ready_sent;
 };
 
 static int64_t now_ms(void)
@@ -109,16 +117,24 @@ static part_t *part_find(pipeline_t *pl, const char *topic, int32_t partition)
     return NULL;
 }
 
-/* Throws away everything not committed; the next resync re-reads it. */
-static void batch_discard(pipeline_t *pl)
+/* Forgets the batch just committed or thrown away. */
+static void batch_reset(pipeline_t *pl)
 {
     stage_clear(pl->stage);
     kpi_delta_clear(pl->delta);
+    memset(&pl->mb, 0, sizeof(pl->mb));
+    pl->batch_events = 0;
+    pl->batch_reject_logged = 0;
+}
+
+/* Throws away everything not committed, caches included (they may hold
+ * state the database never got); the next resync re-reads it. */
+static void batch_discard(pipeline_t *pl)
+{
+    batch_reset(pl);
     kpi_appt_discard(pl->appt);
     kpi_journal_discard(pl->journal);
     kpi_audit_discard(pl->audit);
-    pl->batch_events = 0;
-    pl->batch_reject_logged = 0;
 }
 
 static void rollback(pipeline_t *pl)
@@ -193,6 +209,33 @@ static bool positions_dirty(const pipeline_t *pl)
     return false;
 }
 
+/* Counts a committed batch in the metrics and the totals. */
+static void publish_batch(pipeline_t *pl, size_t cells, int64_t ms)
+{
+    uint64_t rejected = 0;
+    for (int i = 0; i < EVENT_REASON_COUNT; i++)
+        rejected += pl->mb.rejected[i];
+    pl->accepted += (uint64_t)pl->mb.accepted;
+    pl->rejected += rejected;
+    pl->consumed += (uint64_t)pl->batch_events;
+    pl->batches++;
+    pl->mb.rows = cells + stage_rows(pl->stage);
+    pl->rows += pl->mb.rows;
+    metrics_batch_publish(&pl->mb);
+    metrics_add(M_MESSAGES_CONSUMED, (uint64_t)pl->batch_events);
+    metrics_add(M_BATCHES_COMMITTED, 1);
+    metrics_commit_latency((double)ms / 1000.0);
+    metrics_set(M_LAST_COMMIT_UNIX, wall_us() / 1000000);
+    uint64_t hits = kpi_appt_cache_hits(pl->appt), misses = kpi_appt_cache_misses(pl->appt);
+    metrics_add(M_CACHE_HITS, hits - pl->last_hits);
+    metrics_add(M_CACHE_MISSES, misses - pl->last_misses);
+    pl->last_hits = hits;
+    pl->last_misses = misses;
+    metrics_set(M_STATE_CACHE_ENTRIES, (int64_t)kpi_appt_cache_size(pl->appt));
+    pl->commit_ms_sum += ms;
+    pl->commit_count++;
+}
+
 /* An audit event found late while flushing: it is a rejection, not an accept. */
 static void on_late(void *opaque, const kpi_audit_late_t *late)
 {
@@ -205,8 +248,8 @@ static void on_late(void *opaque, const kpi_audit_late_t *late)
     stage_count(pl->stage, late->topic, "accepted", -1);
     stage_reject(pl->stage, late->topic, late->partition, late->offset, late->index, "late_event",
                  detail, late->event_id[0] ? late->event_id : NULL, NULL, 0);
-    pl->accepted--;
-    pl->rejected++;
+    pl->mb.accepted--;
+    pl->mb.rejected[EVENT_REASON_LATE_EVENT]++;
 }
 
 /* Commits the batch. On any failure the batch is discarded and a resync
@@ -220,6 +263,7 @@ static bool batch_commit(pipeline_t *pl)
         return true;
 
     int64_t t0 = now_ms();
+    size_t cells = 0;
     if (!store_exec(pl->store, "BEGIN", &retriable, errstr, sizeof(errstr)))
         r = COMMIT_FAILED;
     /* KPI state first: the audit flush may turn accepted events into
@@ -237,6 +281,7 @@ static bool batch_commit(pipeline_t *pl)
             kpi_audit_flush(pl->audit, pl->store, pl->delta, on_late, pl, errstr, sizeof(errstr));
         r = ar == KPI_AUDIT_OK ? COMMIT_OK : ar == KPI_AUDIT_FENCED ? COMMIT_FENCED : COMMIT_FAILED;
     }
+    cells = kpi_delta_cells(pl->delta);
     if (r == COMMIT_OK &&
         !kpi_delta_flush(pl->delta, pl->store, &retriable, errstr, sizeof(errstr)))
         r = COMMIT_FAILED;
@@ -259,8 +304,12 @@ static bool batch_commit(pipeline_t *pl)
             log_error("pipeline: commit failed, batch of %" PRId64
                       " events will be consumed again: %s",
                       pl->batch_events, errstr);
-        if (!store_connected(pl->store))
+        if (!store_connected(pl->store)) {
             store_disconnect(pl->store);
+            metrics_set(M_PG_CONNECTED, 0);
+        }
+        metrics_add(M_BATCHES_FAILED, 1);
+        metrics_set(M_CONSUMING, 0);
         batch_discard(pl);
         pl->need_resync = true;
         return false;
@@ -269,13 +318,14 @@ static bool batch_commit(pipeline_t *pl)
     for (size_t i = 0; i < pl->nparts; i++)
         if (pl->parts[i].next >= 0)
             pl->parts[i].stored = pl->parts[i].next;
-    pl->batches++;
     kpi_appt_committed(pl->appt);
     kpi_audit_committed(pl->audit);
-    kpi_delta_clear(pl->delta);
-    log_debug("pipeline: committed %" PRId64 " events, %zu staged rows in %" PRId64 " ms",
-              pl->batch_events, stage_rows(pl->stage), now_ms() - t0);
-    batch_discard(pl);
+    int64_t ms = now_ms() - t0;
+    log_debug("pipeline: committed %" PRId64 " events, %zu staged rows, %zu KPI cells in %" PRId64
+              " ms",
+              pl->batch_events, stage_rows(pl->stage), cells, ms);
+    publish_batch(pl, cells, ms);
+    batch_reset(pl);
     commit_to_kafka(pl);
     return true;
 }
@@ -293,6 +343,7 @@ static bool record_gap(pipeline_t *pl, const char *topic, int32_t partition, int
     snprintf(first, sizeof(first), "%" PRId64, from);
     snprintf(last, sizeof(last), "%" PRId64, to_excl - 1);
     const char *params[4] = {topic, part, first, last};
+    metrics_add(M_OFFSETS_LOST, (uint64_t)(to_excl - from));
     log_error("pipeline: data lost: %s [%" PRId32 "] offsets %" PRId64 "..%" PRId64
               " were deleted by Kafka before they were consumed",
               topic, partition, from, to_excl - 1);
@@ -380,6 +431,12 @@ static bool resync(pipeline_t *pl)
     }
     batch_discard(pl);
     pl->need_resync = false;
+    metrics_set(M_ASSIGNED_PARTITIONS, (int64_t)pl->nparts);
+    metrics_set(M_CONSUMING, 1);
+    if (!pl->ready_sent) {
+        notify_ready();
+        pl->ready_sent = true;
+    }
     log_info("pipeline: consuming %zu partition%s from stored positions", pl->nparts,
              pl->nparts == 1 ? "" : "s");
     return true;
@@ -414,6 +471,9 @@ static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
         }
         log_info("pipeline: revoked %d partition%s", partitions->cnt,
                  partitions->cnt == 1 ? "" : "s");
+        for (int i = 0; i < partitions->cnt; i++)
+            metrics_lag(partitions->elems[i].topic, partitions->elems[i].partition, -1);
+        metrics_set(M_ASSIGNED_PARTITIONS, 0);
         rd_kafka_assign(rk, NULL);
         if (pl->assignment)
             rd_kafka_topic_partition_list_destroy(pl->assignment);
@@ -432,8 +492,7 @@ static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
 static void on_event(void *opaque, const event_t *ev, int index)
 {
     pipeline_t *pl = opaque;
-    (void)index;
-    pl->accepted++;
+    pl->mb.accepted++;
     stage_count(pl->stage, pl->cur_topic, "accepted", 1);
     static const stage_role_t roles[] = {
         [EVENT_KIND_APPOINTMENT] = STAGE_ROLE_APPOINTMENTS,
@@ -463,7 +522,7 @@ static void on_reject(void *opaque, const event_reject_t *rej, int index)
     pipeline_t *pl = opaque;
     const rd_kafka_message_t *m = pl->cur_msg;
     const char *reason = event_reason_name(rej->reason);
-    pl->rejected++;
+    pl->mb.rejected[rej->reason]++;
     stage_reject(pl->stage, pl->cur_topic, m->partition, m->offset, index, reason, rej->detail,
                  rej->event_id[0] ? rej->event_id : NULL,
                  pl->cfg->store_rejected_payload ? rej->payload : NULL,
@@ -498,7 +557,6 @@ static void handle_message(pipeline_t *pl, const rd_kafka_message_t *m)
     pl->now_us = wall_us();
     event_sink_t sink = {on_event, on_reject, pl};
     event_decode(pl->dec, m->payload, m->len, &sink);
-    pl->consumed++;
     pl->batch_events++;
     p->next = m->offset + 1;
     p->eof = false;
@@ -552,6 +610,14 @@ static void on_kafka_error(rd_kafka_t *rk, int err, const char *reason, void *op
         return;
     }
     log_warn("kafka: %s: %s", rd_kafka_err2name((rd_kafka_resp_err_t)err), reason);
+}
+
+static int on_kafka_stats(rd_kafka_t *rk, char *json, size_t len, void *opaque)
+{
+    (void)rk;
+    (void)opaque;
+    metrics_kafka_stats(json, len);
+    return 0; /* librdkafka frees json */
 }
 
 static void kafka_log(const rd_kafka_t *rk, int level, const char *fac, const char *buf)
@@ -613,6 +679,8 @@ pipeline_t *pipeline_new(const config_t *cfg, pseudo_t *pseudo, goals_t *goals, 
         {"client.id", "gevinstd"},
         /* Bound what librdkafka buffers per partition (no unbounded queue). */
         {"queued.max.messages.kbytes", "65536"},
+        /* Broker state for /healthz and gevinst_kafka_up. */
+        {"statistics.interval.ms", "5000"},
     };
     for (size_t i = 0; i < sizeof(base) / sizeof(base[0]); i++) {
         if (rd_kafka_conf_set(conf, base[i].k, base[i].v, errstr, errstr_size) !=
@@ -637,6 +705,7 @@ pipeline_t *pipeline_new(const config_t *cfg, pseudo_t *pseudo, goals_t *goals, 
     rd_kafka_conf_set_log_cb(conf, kafka_log);
     rd_kafka_conf_set_error_cb(conf, on_kafka_error);
     rd_kafka_conf_set_rebalance_cb(conf, on_rebalance);
+    rd_kafka_conf_set_stats_cb(conf, on_kafka_stats);
     pl->rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, errstr, errstr_size);
     if (!pl->rk) {
         rd_kafka_conf_destroy(conf);
@@ -659,6 +728,7 @@ static bool prepare_database(pipeline_t *pl, const pipeline_flags_t *flags)
                 dash_setup(pl->store, pl->cfg, &retriable, errstr, sizeof(errstr)) &&
                 (!pl->goals ||
                  goals_sync(pl->goals, pl->store, &retriable, errstr, sizeof(errstr)))) {
+                metrics_set(M_PG_CONNECTED, 1);
                 log_info("store: connected to PostgreSQL; schema at version %d (%d migration%s "
                          "applied now)",
                          migrate_latest_version(), applied, applied == 1 ? "" : "s");
@@ -676,6 +746,13 @@ static bool prepare_database(pipeline_t *pl, const pipeline_flags_t *flags)
             nanosleep(&(struct timespec){0, 50 * 1000000L}, NULL);
     }
     return false;
+}
+
+static void goals_reload_failed(pipeline_t *pl)
+{
+    pl->goals_errors++;
+    metrics_add(M_GOALS_FILE_ERRORS, 1);
+    metrics_set(M_GOALS_LOADED, 0);
 }
 
 /* SIGHUP: a new goals file replaces the one in force only when it loads and
@@ -697,7 +774,7 @@ static void reload_goals(pipeline_t *pl)
         for (char *line = errors ? strtok(errors, "\n") : NULL; line; line = strtok(NULL, "\n"))
             log_error("reload: %s", line);
         free(errors);
-        pl->goals_errors++;
+        goals_reload_failed(pl);
         return;
     }
     if (*cfg->data_team_owner && !goals_has_owner(g, cfg->data_team_owner)) {
@@ -705,7 +782,7 @@ static void reload_goals(pipeline_t *pl)
                   "force are kept",
                   cfg->data_team_owner, cfg->goals_file);
         goals_destroy(g);
-        pl->goals_errors++;
+        goals_reload_failed(pl);
         return;
     }
     if (!store_connected(pl->store) ||
@@ -714,11 +791,12 @@ static void reload_goals(pipeline_t *pl)
             "reload: writing the goals to PostgreSQL failed (%s); the goals in force are kept",
             store_connected(pl->store) ? errstr : "not connected");
         goals_destroy(g);
-        pl->goals_errors++;
+        goals_reload_failed(pl);
         return;
     }
     goals_destroy(pl->goals);
     pl->goals = g;
+    metrics_set(M_GOALS_LOADED, 1);
     log_info("reload: goals file %s in force (%zu units, %zu owners, %zu goals)", cfg->goals_file,
              g->unit_count, g->owner_count, g->goal_count);
 }
@@ -750,6 +828,50 @@ static bool all_eof(const pipeline_t *pl)
     return true;
 }
 
+/* Consumer lag per partition from librdkafka's cached watermarks. */
+static void update_lag(pipeline_t *pl)
+{
+    for (size_t i = 0; i < pl->nparts; i++) {
+        int64_t lo, hi;
+        part_t *p = &pl->parts[i];
+        if (p->next < 0 ||
+            rd_kafka_get_watermark_offsets(pl->rk, p->topic, p->partition, &lo, &hi) !=
+                RD_KAFKA_RESP_ERR_NO_ERROR ||
+            hi < 0)
+            continue;
+        metrics_lag(p->topic, p->partition, hi > p->next ? hi - p->next : 0);
+    }
+}
+
+/* The periodic one-line stats log (events/s, rows written, lag, commit latency). */
+static void stats_line(pipeline_t *pl, int64_t elapsed_ms, uint64_t *last_events,
+                       uint64_t *last_rows)
+{
+    int64_t lag = 0;
+    for (size_t i = 0; i < pl->nparts; i++) {
+        int64_t lo, hi;
+        if (pl->parts[i].next >= 0 &&
+            rd_kafka_get_watermark_offsets(pl->rk, pl->parts[i].topic, pl->parts[i].partition, &lo,
+                                           &hi) == RD_KAFKA_RESP_ERR_NO_ERROR &&
+            hi > pl->parts[i].next)
+            lag += hi - pl->parts[i].next;
+    }
+    uint64_t events = pl->accepted + pl->rejected;
+    double secs = elapsed_ms > 0 ? (double)elapsed_ms / 1000.0 : 1.0;
+    log_info("stats: %.0f events/s, %.0f rows/s written, %" PRIu64 " events and %" PRIu64
+             " batches in all, lag %" PRId64
+             " messages, commit %.1f ms on average, %zu partitions, "
+             "state cache %zu",
+             (double)(events - *last_events) / secs, (double)(pl->rows - *last_rows) / secs, events,
+             pl->batches, lag,
+             pl->commit_count ? (double)pl->commit_ms_sum / (double)pl->commit_count : 0.0,
+             pl->nparts, kpi_appt_cache_size(pl->appt));
+    notify_status("%.0f events/s, lag %" PRId64, (double)(events - *last_events) / secs, lag);
+    *last_events = events;
+    *last_rows = pl->rows;
+    pl->commit_ms_sum = pl->commit_count = 0;
+}
+
 int pipeline_run(pipeline_t *pl, const pipeline_flags_t *flags, bool exit_on_eof)
 {
     char errstr[512];
@@ -759,14 +881,34 @@ int pipeline_run(pipeline_t *pl, const pipeline_flags_t *flags, bool exit_on_eof
         return 1;
 
     int64_t next_connect_ms = 0;
+    int64_t watchdog_ms = (int64_t)(notify_watchdog_interval_us() / 1000);
+    int64_t last_watchdog = now_ms(), last_stats = now_ms(), last_lag = now_ms();
+    uint64_t stats_events = 0, stats_rows = 0;
     while (!*flags->stop) {
+        int64_t t = now_ms();
+        if (watchdog_ms && t - last_watchdog >= watchdog_ms) {
+            notify_watchdog();
+            last_watchdog = t;
+        }
+        if (t - last_lag >= 5000) {
+            update_lag(pl);
+            metrics_set(M_PG_CONNECTED, store_connected(pl->store));
+            last_lag = t;
+        }
+        if (t - last_stats >= STATS_INTERVAL_MS) {
+            stats_line(pl, t - last_stats, &stats_events, &stats_rows);
+            last_stats = t;
+        }
         if (*flags->reload) {
             *flags->reload = 0;
+            notify_reloading();
             reload_goals(pl);
+            notify_ready();
         }
         if (pl->need_resync) {
             if (!store_connected(pl->store) && now_ms() >= next_connect_ms) {
                 if (store_connect(pl->store, errstr, sizeof(errstr))) {
+                    metrics_set(M_PG_CONNECTED, 1);
                     log_info("store: reconnected to PostgreSQL");
                 } else {
                     int wait = store_backoff_ms(pl->store);
@@ -799,6 +941,7 @@ int pipeline_run(pipeline_t *pl, const pipeline_flags_t *flags, bool exit_on_eof
     }
 
     /* Ordered shutdown: commit what was consumed, then leave the group. */
+    notify_stopping();
     if (!pl->need_resync)
         batch_commit(pl);
     log_info("pipeline: stopping: %" PRIu64 " messages consumed, %" PRIu64
