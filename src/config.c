@@ -752,3 +752,61 @@ int config_diff_unreloadable(const config_t *a, const config_t *b, char *out, si
     }
     return n;
 }
+
+/* Copies one key's value from src into dst (dst's old value freed). */
+static void ckey_copy(config_t *dst, const config_t *src, const ckey_t *k)
+{
+    void *d = (char *)dst + k->offset;
+    const void *sv = (const char *)src + k->offset;
+    switch (k->type) {
+    case CK_STRING:
+        free(*(char **)d);
+        *(char **)d = strdup(*(char *const *)sv ? *(char *const *)sv : "");
+        break;
+    case CK_LIST: {
+        size_t n = *(const size_t *)((const char *)sv + sizeof(char **));
+        char **list = calloc(n + 1, sizeof(char *));
+        for (size_t i = 0; list && i < n; i++)
+            list[i] = strdup((*(char **const *)sv)[i]);
+        free_list(*(char ***)d);
+        *(char ***)d = list;
+        *(size_t *)((char *)d + sizeof(char **)) = list ? n : 0;
+        break;
+    }
+    case CK_INT:
+        *(int64_t *)d = *(const int64_t *)sv;
+        break;
+    case CK_DOUBLE:
+        *(double *)d = *(const double *)sv;
+        break;
+    case CK_BOOL:
+        *(bool *)d = *(const bool *)sv;
+        break;
+    case CK_LEVEL:
+        *(int *)d = *(const int *)sv;
+        break;
+    }
+}
+
+config_t *config_reload(const config_t *live, char **errors, int *error_count, char *kept,
+                        size_t kept_size)
+{
+    config_t *fresh = config_load(live->path, errors, error_count);
+    if (!fresh)
+        return NULL;
+    config_diff_unreloadable(live, fresh, kept, kept_size);
+    for (size_t i = 0; i < CKEY_COUNT; i++)
+        if (!ckeys[i].reloadable)
+            ckey_copy(fresh, live, &ckeys[i]);
+    for (size_t i = 0; i < fresh->rdkafka_count; i++) {
+        free(fresh->rdkafka[i].key);
+        free(fresh->rdkafka[i].value);
+    }
+    free(fresh->rdkafka);
+    fresh->rdkafka = calloc(live->rdkafka_count + 1, sizeof(config_kv_t));
+    fresh->rdkafka_count = fresh->rdkafka ? live->rdkafka_count : 0;
+    for (size_t i = 0; i < fresh->rdkafka_count; i++)
+        fresh->rdkafka[i] = (config_kv_t){strdup(live->rdkafka[i].key),
+                                          strdup(live->rdkafka[i].value), live->rdkafka[i].line};
+    return fresh;
+}

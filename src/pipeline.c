@@ -47,7 +47,11 @@ typedef struct part {
 } part_t;
 
 struct pipeline {
-    const config_t *cfg;
+    const config_t *cfg; /* in force; main's at start, then reloaded ones */
+    /* Configs made by reloads. Superseded ones stay alive until destroy:
+     * modules may hold pointers into the config they were made with. */
+    config_t **reloaded;
+    size_t nreloaded;
     pseudo_t *pseudo;
     rd_kafka_t *rk;
     store_t *store;
@@ -748,6 +752,40 @@ static bool prepare_database(pipeline_t *pl, const pipeline_flags_t *flags)
     return false;
 }
 
+/* SIGHUP: reloadable keys take effect; the others are reported and kept. */
+static void reload_config(pipeline_t *pl)
+{
+    char *errors = NULL, kept[512], errstr[512];
+    int n = 0;
+    bool retriable;
+    config_t *c = config_reload(pl->cfg, &errors, &n, kept, sizeof(kept));
+    if (!c) {
+        log_error("reload: %d error%s in %s; the configuration in force is kept", n,
+                  n == 1 ? "" : "s", pl->cfg->path);
+        for (char *line = errors ? strtok(errors, "\n") : NULL; line; line = strtok(NULL, "\n"))
+            log_error("reload: %s", line);
+        free(errors);
+        return;
+    }
+    config_t **list = realloc(pl->reloaded, (pl->nreloaded + 1) * sizeof(*list));
+    if (!list) {
+        config_destroy(c);
+        log_error("reload: out of memory; the configuration in force is kept");
+        return;
+    }
+    pl->reloaded = list;
+    pl->reloaded[pl->nreloaded++] = c;
+    if (*kept)
+        log_warn("reload: %s cannot change while running; the running values are kept until a "
+                 "restart",
+                 kept);
+    pl->cfg = c;
+    log_set_level((log_level_t)c->log_level);
+    if (store_connected(pl->store) && !dash_setup(pl->store, c, &retriable, errstr, sizeof(errstr)))
+        log_error("reload: applying privacy.min_cell_size failed: %s", errstr);
+    log_info("reload: configuration %s in force", c->path);
+}
+
 static void goals_reload_failed(pipeline_t *pl)
 {
     pl->goals_errors++;
@@ -902,6 +940,7 @@ int pipeline_run(pipeline_t *pl, const pipeline_flags_t *flags, bool exit_on_eof
         if (*flags->reload) {
             *flags->reload = 0;
             notify_reloading();
+            reload_config(pl);
             reload_goals(pl);
             notify_ready();
         }
@@ -960,6 +999,9 @@ void pipeline_destroy(pipeline_t *pl)
     if (pl->assignment)
         rd_kafka_topic_partition_list_destroy(pl->assignment);
     parts_clear(pl);
+    for (size_t i = 0; i < pl->nreloaded; i++)
+        config_destroy(pl->reloaded[i]);
+    free(pl->reloaded);
     kpi_appt_destroy(pl->appt);
     kpi_journal_destroy(pl->journal);
     kpi_audit_destroy(pl->audit);

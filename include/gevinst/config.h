@@ -91,6 +91,13 @@ void config_redact_conninfo(const char *conninfo, char *out, size_t out_size);
 /* Prints the key table (name, type, default, reloadable, description) as Markdown. */
 void config_print_reference(FILE *out);
 
+/* Reads live->path again for a SIGHUP. Keys that cannot change at run time
+ * keep live's values; their names (those that differ) go to kept, comma
+ * separated. Returns the merged config (caller owns it) or NULL with errors
+ * as config_load. live is not modified. */
+config_t *config_reload(const config_t *live, char **errors, int *error_count, char *kept,
+                        size_t kept_size);
+
 /* Keys that differ between a and b and cannot change at run time; writes
  * their names, comma separated, into out. Returns how many. */
 int config_diff_unreloadable(const config_t *a, const config_t *b, char *out, size_t out_size);
