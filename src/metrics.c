@@ -344,14 +344,16 @@ static void put_labelled(FILE *f)
     pthread_mutex_lock(&lock);
     put_header(f, "gevinst_consumer_lag", "gauge",
                "Messages in the partition not yet consumed (high watermark - next offset).");
-    qsort(lags, nlags, sizeof(*lags), lag_cmp);
+    if (nlags) /* qsort(NULL, 0, ...) is undefined */
+        qsort(lags, nlags, sizeof(*lags), lag_cmp);
     for (size_t i = 0; i < nlags; i++) {
         fputs("gevinst_consumer_lag{topic=\"", f);
         put_label_value(f, lags[i].topic);
         fprintf(f, "\",partition=\"%" PRId32 "\"} %" PRId64 "\n", lags[i].partition, lags[i].lag);
     }
     put_header(f, "gevinst_alerts", "gauge", "Alerts in the outbox by kind and delivery status.");
-    qsort(alerts, nalerts, sizeof(*alerts), alert_cmp);
+    if (nalerts)
+        qsort(alerts, nalerts, sizeof(*alerts), alert_cmp);
     for (size_t i = 0; i < nalerts; i++) {
         fputs("gevinst_alerts{kind=\"", f);
         put_label_value(f, alerts[i].kind);
