@@ -405,7 +405,9 @@ static bool resync(pipeline_t *pl)
         int64_t stored = PQntuples(res) ? strtoll(PQgetvalue(res, 0, 0), NULL, 10) : -1;
         PQclear(res);
 
-        /* Retention may have deleted what we have not read yet. */
+        /* Retention may have deleted what we have not read yet. The query
+         * can block for seconds per partition: keep the watchdog fed. */
+        notify_watchdog();
         int64_t lo = -1, hi = -1;
         if (stored >= 0 &&
             rd_kafka_query_watermark_offsets(pl->rk, tp->topic, tp->partition, &lo, &hi, 5000) ==
@@ -478,6 +480,7 @@ static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
         for (int i = 0; i < partitions->cnt; i++)
             metrics_lag(partitions->elems[i].topic, partitions->elems[i].partition, -1);
         metrics_set(M_ASSIGNED_PARTITIONS, 0);
+        metrics_set(M_CONSUMING, 0);
         rd_kafka_assign(rk, NULL);
         if (pl->assignment)
             rd_kafka_topic_partition_list_destroy(pl->assignment);
@@ -746,6 +749,8 @@ static bool prepare_database(pipeline_t *pl, const pipeline_flags_t *flags)
         }
         int wait = store_backoff_ms(pl->store);
         log_error("store: PostgreSQL unavailable (retrying in %d ms): %s", wait, errstr);
+        /* Still starting: keep systemd from killing a start that waits. */
+        notify_extend_timeout((uint64_t)(wait + 30000) * 1000);
         for (int waited = 0; waited < wait && !*flags->stop; waited += 50)
             nanosleep(&(struct timespec){0, 50 * 1000000L}, NULL);
     }
@@ -930,7 +935,20 @@ int pipeline_run(pipeline_t *pl, const pipeline_flags_t *flags, bool exit_on_eof
         }
         if (t - last_lag >= 5000) {
             update_lag(pl);
+            /* An idle stream runs no query: probe, so /healthz sees an outage. */
+            if (store_connected(pl->store) && pl->batch_events == 0) {
+                bool retriable;
+                if (!store_exec(pl->store, "SELECT 1", &retriable, errstr, sizeof(errstr)) &&
+                    retriable) {
+                    log_error("store: PostgreSQL connection lost: %s", errstr);
+                    store_disconnect(pl->store);
+                    pl->need_resync = true;
+                    metrics_set(M_CONSUMING, 0);
+                }
+            }
             metrics_set(M_PG_CONNECTED, store_connected(pl->store));
+            if (!pl->ready_sent)
+                notify_extend_timeout(30000000);
             last_lag = t;
         }
         if (t - last_stats >= STATS_INTERVAL_MS) {

@@ -46,6 +46,14 @@ static void copy_pg_error(const char *msg, char *errstr, size_t errstr_size)
             *p = p[1] ? ' ' : '\0';
 }
 
+/* Server notices ("schema already exists, skipping") go to the log at debug,
+ * not raw to stderr as libpq's default does. */
+static void on_notice(void *arg, const char *message)
+{
+    (void)arg;
+    log_debug("postgres: %.*s", (int)strcspn(message, "\n"), message);
+}
+
 bool store_connect(store_t *st, char *errstr, size_t errstr_size)
 {
     if (st->conn && PQstatus(st->conn) == CONNECTION_OK)
@@ -67,6 +75,7 @@ bool store_connect(store_t *st, char *errstr, size_t errstr_size)
         st->failures++;
         return false;
     }
+    PQsetNoticeProcessor(st->conn, on_notice, NULL);
     PGresult *res = PQexec(st->conn, "SET TIME ZONE 'UTC'; SET statement_timeout = '300s'; "
                                      "SET lock_timeout = '60s'");
     bool ok = PQresultStatus(res) == PGRES_COMMAND_OK;
