@@ -7,7 +7,8 @@
 # Env:   GEVINST_FUZZ_DIR  build, corpus and crash dir (default <repo>/build-fuzz)
 #        FUZZ_CC           compiler (default clang)
 #        FUZZ_JOBS         parallel fuzzing processes (default 1)
-# Exit:  0 no finding; 1 crash, leak, UB or timeout (reproducer in
+# Exit:  0 no finding; 1 crash, leak, UB or timeout (libFuzzer's own codes,
+#        77 and 70, are mapped to 1 so 77 can mean skipped; reproducer in
 #        $GEVINST_FUZZ_DIR/artifacts); 77 clang/libFuzzer not available.
 set -euo pipefail
 
@@ -61,6 +62,7 @@ export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
 
 # New inputs go to the first directory (kept between runs); seeds are read-only.
 args=(-max_total_time="$secs" -max_len=4096 -timeout=10 -rss_limit_mb=2048
+    -error_exitcode=1 -timeout_exitcode=1
     -dict="$root/fuzz/event.dict" -artifact_prefix="$out/artifacts/"
     -print_final_stats=1 "$out/corpus" "$seed")
 if [ "$jobs" -gt 1 ]; then

@@ -3,9 +3,10 @@
  * HMAC-SHA256 over a fixed key spends half its compression calls on the key
  * (one block for key^ipad, one for key^opad). We absorb those two blocks once,
  * at start, and copy the two SHA-256 states per id: a struct copy, no malloc,
- * two compressions per short id. bench/bench_pseudonym measures this against
- * HMAC(), EVP_MAC_CTX_dup() and EVP_MD_CTX_copy_ex() (bench/README.md); the
- * EVP routes allocate per call and are several times slower.
+ * two compressions per short id. bench/bench_pseudonym measures it against
+ * the alternatives (bench/README.md): 142 ns per id, against 199 ns for
+ * EVP_MD_CTX_copy_ex() of keyed states, 242 ns for EVP_MAC_init() with the
+ * key kept, 492 ns for EVP_MAC_CTX_dup() and 1282 ns for HMAC() one-shot.
  *
  * The SHA256_* calls are deprecated in OpenSSL 3 (they bypass providers, so a
  * FIPS-only deployment would need the EVP route back) but remain supported
