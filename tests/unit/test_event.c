@@ -328,6 +328,55 @@ static void test_contract_examples(void **state)
     free(text);
 }
 
+/* Every appointment type with its status, every field checked. */
+static void test_every_appointment_type(void **state)
+{
+    fixture_t *f = *state;
+    static const struct {
+        const char *type, *status;
+        event_type_t t;
+        event_status_t st;
+    } cases[] = {
+        {"appointment.booked", "booked", EVENT_APPOINTMENT_BOOKED, EVENT_STATUS_BOOKED},
+        {"appointment.rescheduled", "booked", EVENT_APPOINTMENT_RESCHEDULED, EVENT_STATUS_BOOKED},
+        {"appointment.cancelled", "cancelled", EVENT_APPOINTMENT_CANCELLED, EVENT_STATUS_CANCELLED},
+        {"appointment.arrived", "arrived", EVENT_APPOINTMENT_ARRIVED, EVENT_STATUS_ARRIVED},
+        {"appointment.fulfilled", "fulfilled", EVENT_APPOINTMENT_FULFILLED, EVENT_STATUS_FULFILLED},
+        {"appointment.noshow", "noshow", EVENT_APPOINTMENT_NOSHOW, EVENT_STATUS_NOSHOW},
+        {"appointment.entered-in-error", "entered-in-error", EVENT_APPOINTMENT_ENTERED_IN_ERROR,
+         EVENT_STATUS_ENTERED_IN_ERROR},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        char msg[1024];
+        snprintf(msg, sizeof(msg),
+                 "{\"specversion\":\"1.0\",\"id\":\"ev-%zu\",\"source\":\"src/x\",\"type\":\"%s\","
+                 "\"time\":\"2025-02-03T08:12:44Z\",\"data\":{\"appointment_id\":\"A-100234\","
+                 "\"unit_id\":\"fysioterapi\",\"start\":\"2025-02-20T09:30:00+01:00\","
+                 "\"booked_at\":\"2025-02-03T09:12:44.5+01:00\",\"booking_channel\":\"staff\","
+                 "\"status\":\"%s\",\"cancelled_by\":\"staff\",\"patient_id\":\"P-77812\"}}",
+                 i, cases[i].type, cases[i].status);
+        const event_t *ev = accept_one(f, msg, strlen(msg));
+        char id[16];
+        snprintf(id, sizeof(id), "ev-%zu", i);
+        assert_int_equal(ev->type, cases[i].t);
+        assert_string_equal(event_type_name(ev->type), cases[i].type);
+        assert_int_equal(ev->kind, EVENT_KIND_APPOINTMENT);
+        assert_string_equal(ev->id, id);
+        assert_string_equal(ev->source, "src/x");
+        assert_true(ev->time_us == ts("2025-02-03T08:12:44Z"));
+        assert_string_equal(ev->unit_id, "fysioterapi");
+        assert_int_equal(ev->appointment.status, cases[i].st);
+        assert_string_equal(event_status_name(ev->appointment.status), cases[i].status);
+        assert_int_equal(ev->appointment.channel, EVENT_CHANNEL_STAFF);
+        assert_int_equal(ev->appointment.cancelled_by, EVENT_CANCELLED_BY_STAFF);
+        assert_true(ev->appointment.start_us == ts("2025-02-20T08:30:00Z"));
+        assert_true(ev->appointment.booked_at_us == ts("2025-02-03T08:12:44.5Z"));
+        expect_pseudonym(ev->appointment.appointment, "appointment:A-100234");
+        assert_true(ev->appointment.has_patient);
+        expect_pseudonym(ev->appointment.patient, "patient:P-77812");
+    }
+}
+
 /* ---- rejection fixtures ---------------------------------------------- */
 
 /* Proves the detail quotes nothing from the message (parsed independently of
@@ -1051,6 +1100,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_contract_examples, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_every_appointment_type, setup, teardown),
         cmocka_unit_test_setup_teardown(test_reject_fixtures, setup, teardown),
         cmocka_unit_test_setup_teardown(test_valid_fixtures, setup, teardown),
         cmocka_unit_test_setup_teardown(test_timestamps, setup, teardown),
