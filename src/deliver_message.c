@@ -649,36 +649,37 @@ static void add_goal_sentence(sb_t *out, const words_t *w)
         center = a->baseline_value;
     if (isnan(center) && w->spc_kind)
         center = a->expected;
-    char c[64] = "", t[64], td[48], base[128];
+    char c[64] = "", t[64], td[48];
     if (!isnan(center))
         fmt_value(c, sizeof(c), a->kpi, center);
     fmt_value(t, sizeof(t), a->kpi, a->target_value);
     fmt_date(td, sizeof(td), a->target_date);
+    /* When the baseline was measured: "målt i 2019", "målt 1. mars 2019–...", "per ...". */
+    char when[128] = "";
     int y1, m1, d1, y2, m2, d2;
     if (a->baseline_from && parse_date(a->baseline_from, &y1, &m1, &d1) &&
         parse_date(a->baseline_to, &y2, &m2, &d2)) {
         if (y1 == y2 && m1 == 1 && d1 == 1 && m2 == 12 && d2 == 31) {
-            snprintf(base, sizeof(base), "utgangsnivået, målt i %d", y1);
+            snprintf(when, sizeof(when), "målt i %d", y1);
         } else {
             char f[48], to[48];
             fmt_date(f, sizeof(f), a->baseline_from);
             fmt_date(to, sizeof(to), a->baseline_to);
-            snprintf(base, sizeof(base), "utgangsnivået, målt %s\xe2\x80\x93%s", f, to);
+            snprintf(when, sizeof(when), "målt %s\xe2\x80\x93%s", f, to);
         }
     } else if (a->baseline_to) {
         char to[48];
         fmt_date(to, sizeof(to), a->baseline_to);
-        snprintf(base, sizeof(base), "utgangsnivået per %s", to);
-    } else {
-        snprintf(base, sizeof(base), "utgangsnivået");
+        snprintf(when, sizeof(when), "per %s", to);
     }
     const char *way = !w->direction_known ? "gå" : w->decrease ? "ned" : "opp";
     if (*c)
-        para(out, "Målet «%s»: %s i %s skal %s fra %s (%s) til %s innen %s.", a->goal_id,
-             w->kpi_full, w->unit, way, c, base, t, td);
+        para(out, "Målet «%s»: %s i %s skal %s fra %s (utgangsnivået%s%s) til %s innen %s.",
+             a->goal_id, w->kpi_full, w->unit, way, c, *when ? ", " : "", when, t, td);
     else
-        para(out, "Målet «%s»: %s i %s skal %s fra %s til %s innen %s.", a->goal_id, w->kpi_full,
-             w->unit, way, base, t, td);
+        para(out, "Målet «%s»: %s i %s skal %s fra utgangsnivået%s%s%s til %s innen %s.",
+             a->goal_id, w->kpi_full, w->unit, way, *when ? " (" : "", when, *when ? ")" : "", t,
+             td);
 }
 
 static void add_off_track(sb_t *out, const words_t *w)
