@@ -563,7 +563,17 @@ static void handle_message(pipeline_t *pl, const rd_kafka_message_t *m)
     pl->cur_topic = strpool_intern(pl->pool, topic, strlen(topic));
     pl->now_us = wall_us();
     event_sink_t sink = {on_event, on_reject, pl};
-    event_decode(pl->dec, m->payload, m->len, &sink);
+    if (event_decode(pl->dec, m->payload, m->len, &sink) < 0) {
+        /* Our failure, not the producer's: never move past an unjudged
+         * message. Drop the batch and read it again from the stored offsets. */
+        log_error("pipeline: out of memory decoding %s [%" PRId32 "] @%" PRId64
+                  "; the batch will be consumed again",
+                  topic, m->partition, m->offset);
+        batch_discard(pl);
+        pl->need_resync = true;
+        metrics_set(M_CONSUMING, 0);
+        return;
+    }
     pl->batch_events++;
     p->next = m->offset + 1;
     p->eof = false;
