@@ -3,6 +3,7 @@
 
 #include "gevinst/deliver_message.h"
 #include "gevinst/log.h"
+#include "gevinst/metrics.h"
 #include "gevinst/store.h"
 #include "gevinst/timeutil.h"
 
@@ -993,6 +994,11 @@ static void refresh_stats(deliver_t *d)
         pthread_mutex_lock(&d->mu);
         memcpy(d->stats.outbox, table, sizeof(table));
         pthread_mutex_unlock(&d->mu);
+        /* gevinst_alerts{kind, status}: every cell, zeros included, so a
+         * status that empties shows 0 rather than its last count. */
+        for (int k = 0; k < DELIVER_KIND_COUNT; k++)
+            for (int s = 0; s < DELIVER_STATUS_COUNT; s++)
+                metrics_alerts(kind_names[k], status_names[s], table[k][s]);
         d->last_refresh_ms = now;
     }
     PQclear(res);

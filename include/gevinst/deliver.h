@@ -118,7 +118,7 @@ typedef struct deliver_stats {
     uint64_t released;   /* sends cut short by a stop, left for a resend */
     /* Rows in the outbox by alert kind and status, whoever wrote them, as of
      * the last refresh (every round, at most every 10 s); -1 before the first.
-     * For metrics_alerts(deliver_kind_name(k), deliver_status_name(s), n). */
+     * Each refresh also sets metrics_alerts(kind, status, n) for every cell. */
     int64_t outbox[DELIVER_KIND_COUNT][DELIVER_STATUS_COUNT];
     bool pg_connected;
 } deliver_stats_t;

@@ -18,6 +18,7 @@
 
 #include "gevinst/config.h"
 #include "gevinst/deliver.h"
+#include "gevinst/metrics.h"
 #include "gevinst/migrate.h"
 #include "gevinst/store.h"
 #include "test_util.h"
@@ -832,6 +833,13 @@ static void test_stats_and_kick(void **state)
     assert_int_equal(s.outbox[0][DELIVER_PENDING], 0);
     assert_int_equal(s.outbox[4][DELIVER_SUPPRESSED], 1);
     assert_true(s.pg_connected);
+    /* The same counts reach the metrics endpoint. */
+    char *m = metrics_render(NULL);
+    assert_non_null(m);
+    assert_non_null(strstr(m, "gevinst_alerts{kind=\"goal.off_track\",status=\"delivered\"} 1\n"));
+    assert_non_null(strstr(m, "gevinst_alerts{kind=\"data.silence\",status=\"suppressed\"} 1\n"));
+    assert_non_null(strstr(m, "gevinst_alerts{kind=\"kpi.improvement\",status=\"failed\"} 0\n"));
+    free(m);
     deliver_stop(d);
     sink_stop(sink);
 }
