@@ -7,7 +7,8 @@ pkgs=(build-essential cmake pkg-config clang-format clang libclang-rt-14-dev
       librdkafka-dev libpq-dev libjansson-dev libcmocka-dev libssl-dev
       libsystemd-dev libmicrohttpd-dev libcurl4-openssl-dev
       postgresql-15 postgresql-client-15 kcat openssl procps
-      systemd prometheus)  # systemd-analyze (unit tests), promtool (metrics format)
+      systemd prometheus   # systemd-analyze (unit tests), promtool (metrics format)
+      python3)             # tests/support/*.py: loopback SMTP and HTTP receivers (stdlib only)
 
 missing=()
 for p in "${pkgs[@]}"; do
