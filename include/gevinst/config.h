@@ -61,6 +61,8 @@ typedef struct config {
     char *data_team_owner;
     char *dashboard_url;
     int64_t alerts_max_age_days;
+    int64_t silence_days;       /* data.silence after this many days without events */
+    double rejection_threshold; /* data.rejections above this share of a topic's day */
     char *smtp_url;
     char *smtp_from;
 
