@@ -24,6 +24,7 @@
 #include "test_util.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <jansson.h>
 #include <libpq-fe.h>
 #include <librdkafka/rdkafka.h>
@@ -769,7 +770,8 @@ static void test_killed_process(void **state)
     assert_true(child >= 0);
     if (child == 0) {
         /* A fresh process image: no state shared with the test's connection. */
-        execl("/proc/self/exe", "test_pg_deliver", "--deliver-child", (char *)NULL);
+        setenv("DELIVER_LEASE_MS", "3000", 1);
+        execl("/proc/self/exe", "test_pg_deliver", "--serve", (char *)NULL);
         _exit(127);
     }
     wait_rows("SELECT next_attempt_at > now() FROM gevinst.alert_outbox", "t\n", 10000);
@@ -876,25 +878,60 @@ static int teardown(void **state)
     return 0;
 }
 
-/* The child of test_killed_process: a deliverer with a 3 s lease until killed. */
-static int deliver_child(void)
+static int64_t env_ms(const char *name, int64_t dflt)
 {
+    const char *v = getenv(name);
+    return v && *v ? strtoll(v, NULL, 10) : dflt;
+}
+
+/* "test_pg_deliver --serve": a deliverer as a process of its own, for the
+ * killed-process test above and tests/integration/alerts_delivery.sh.
+ * Migrates GEVINST_TEST_CONNINFO, then delivers until SIGTERM or SIGINT and
+ * stops (exit 0). Settings from the environment: DELIVER_BROKERS,
+ * DELIVER_SMTP_URL, DELIVER_LEASE_MS (default 3000), DELIVER_BASE_MS (300). */
+static int serve(void)
+{
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGINT);
+    /* Blocked before the thread starts, so it inherits the mask and sigwait gets them. */
+    pthread_sigmask(SIG_BLOCK, &set, NULL);
+    const char *conninfo = test_pg_conninfo();
+    if (!conninfo)
+        return 2;
+    st = store_new(conninfo);
+    char errstr[512];
+    bool retriable;
+    if (!store_connect(st, errstr, sizeof(errstr)) ||
+        !migrate_run(store_conn(st), NULL, &retriable, errstr, sizeof(errstr))) {
+        fprintf(stderr, "serve: %s\n", errstr);
+        return 1;
+    }
+    store_destroy(st);
     cfg_init();
+    const char *brokers = getenv("DELIVER_BROKERS"), *smtp = getenv("DELIVER_SMTP_URL");
+    cfg.kafka_brokers = brokers ? (char *)brokers : "";
+    cfg.smtp_url = smtp ? (char *)smtp : "";
     deliver_conf_t dc;
     conf_fast(&dc);
-    dc.lease_ms = 3000;
-    char errstr[256];
+    dc.lease_ms = env_ms("DELIVER_LEASE_MS", 3000);
+    dc.base_delay_ms = env_ms("DELIVER_BASE_MS", 300);
     deliver_t *d = deliver_start_conf(&cfg, &dc, errstr, sizeof(errstr));
-    if (!d)
+    if (!d) {
+        fprintf(stderr, "serve: %s\n", errstr);
         return 1;
-    for (;;)
-        pause();
+    }
+    int sig = 0;
+    sigwait(&set, &sig);
+    deliver_stop(d);
+    return 0;
 }
 
 int main(int argc, char **argv)
 {
-    if (argc > 1 && strcmp(argv[1], "--deliver-child") == 0)
-        return deliver_child();
+    if (argc > 1 && strcmp(argv[1], "--serve") == 0)
+        return serve();
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_webhook_retries_with_backoff),
         cmocka_unit_test(test_email_over_smtp),
