@@ -14,6 +14,9 @@
 #   --compression C       producer compression.codec: zstd (default), lz4, none, ...
 #   --batch-events N      pipeline.batch_events for gevinstd (default: the daemon's default)
 #   --batch-ms N          pipeline.batch_ms (default: the daemon's default)
+#   --set SECTION.KEY=V   any other gevinstd setting, e.g. pipeline.state_cache_entries=1000000
+#                         (repeatable; kafka.*, postgres.*, privacy.*, http.*, log.* are the
+#                         benchmark's own)
 #   --stream              instead of timing pre-produced events: produce at --rate while the
 #                         daemon runs (no --exit-on-eof), poll its RSS, stop it with SIGTERM
 #                         once every event is counted. Memory must stay flat.
@@ -32,7 +35,7 @@ set -uo pipefail
 
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 kind=appointments events=1000000 runs=3 durable=0 partitions=16 compression=zstd
-batch_events= batch_ms= stream=0 rate=40000 pg_stats=0 perf=0 quiet=1.5 out= build=
+sets=() stream=0 rate=40000 pg_stats=0 perf=0 quiet=1.5 out= build=
 
 usage() {
     sed -n '2,/^set -uo/p' "${BASH_SOURCE[0]}" | sed -e '/^set -uo/d' -e 's/^# \{0,1\}//' >&2
@@ -46,8 +49,9 @@ while [ $# -gt 0 ]; do
     --durable) durable=1; shift ;;
     --partitions) partitions=${2:?}; shift 2 ;;
     --compression) compression=${2:?}; shift 2 ;;
-    --batch-events) batch_events=${2:?}; shift 2 ;;
-    --batch-ms) batch_ms=${2:?}; shift 2 ;;
+    --batch-events) sets+=("pipeline.batch_events=${2:?}"); shift 2 ;;
+    --batch-ms) sets+=("pipeline.batch_ms=${2:?}"); shift 2 ;;
+    --set) sets+=("${2:?}"); shift 2 ;;
     --stream) stream=1; shift ;;
     --rate) rate=${2:?}; shift 2 ;;
     --pg-stats) pg_stats=1; shift ;;
@@ -186,9 +190,12 @@ write_config() { # group_id log_level
         echo "topic.audit ="
         echo "[postgres]"
         echo "conninfo = $GEVINST_TEST_CONNINFO"
-        echo "[pipeline]"
-        [ -n "$batch_events" ] && echo "batch_events = $batch_events"
-        [ -n "$batch_ms" ] && echo "batch_ms = $batch_ms"
+        local kv
+        for kv in "${sets[@]}"; do
+            echo "[${kv%%.*}]"
+            kv=${kv#*.}
+            echo "${kv%%=*} = ${kv#*=}"
+        done
         echo "[privacy]"
         echo "pseudonym_key_file = $out/pseudonym.key"
         echo "[http]"
@@ -288,7 +295,7 @@ state_sizes() {
 # ---- produce -------------------------------------------------------------------------------
 
 say "e2e: kind=$kind events~$events runs=$runs durable=$durable partitions=$partitions" \
-    "compression=$compression batch_events=${batch_events:-default} batch_ms=${batch_ms:-default}" \
+    "compression=$compression settings=${sets[*]:-defaults}" \
     "stream=$stream out=$out"
 say "e2e: $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GB", $2 / 1048576}' /proc/meminfo)," \
     "$(uname -r), gevinstd $("$gevinstd" --version 2>&1 | head -1), git $(git -C "$repo" rev-parse --short HEAD)"
@@ -333,7 +340,7 @@ if [ "$stream" = 1 ]; then
     say "e2e: stream: $produced events produced at --rate $rate, gevinstd exit status $status"
     # RSS (kB) when the count first passed each million, and the peak.
     awk -F'\t' 'BEGIN {m = 1000000} $2 >= m {while ($2 >= m) {printf "rss_at_events %d %s %s\n", m, $3, $4; m += 1000000}}
-        {hwm = $4} END {printf "rss_peak_kb %s\n", hwm}' "$out/rss.tsv" | tee -a "$out/summary.txt"
+        $4 > hwm {hwm = $4} END {printf "rss_peak_kb %s\n", hwm}' "$out/rss.tsv" | tee -a "$out/summary.txt"
     read -r tab rows total heap per_row < <(state_sizes)
     say "state: $tab rows=$rows total_bytes=$total heap_bytes=$heap bytes_per_row=$per_row" \
         "MB_per_million_rows=$(awk -v t="$total" -v r="$rows" 'BEGIN {printf "%.1f", t / r}')" \
