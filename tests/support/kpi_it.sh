@@ -4,6 +4,7 @@
 # one PostgreSQL and mock cluster the test starts, so scenarios cannot see each other.
 #
 #   kpi_config PATH DB APPT_TOPIC JOURNAL_TOPIC [INI_LINES...]   config for one scenario
+#                                           (creates database DB unless it exists)
 #   kpi_produce TOPIC FILE [KCAT_ARGS...]    one message per line; '#' and empty lines skipped
 #   kpi_produce_keyed TOPIC FILE            lines KEY<TAB>VALUE
 #   kpi_split_keyed STREAM DIR APPT_TOPIC JOURNAL_TOPIC   gevinst-gen --out keyed output ->
@@ -39,7 +40,8 @@ kpi_psql() {
 kpi_config() {
     local path=$1 db=$2 appt=$3 journal=$4
     shift 4
-    it_psql "CREATE DATABASE $db" >/dev/null
+    [ -n "$(it_psql "SELECT 1 FROM pg_database WHERE datname = '$db'")" ] ||
+        it_psql "CREATE DATABASE $db" >/dev/null
     it_write_config "$path" \
         '[kafka]' "group_id = gevinst-$db" "topic.appointments = $appt" \
         "topic.journal = $journal" 'topic.audit =' \
