@@ -888,19 +888,26 @@ static void add_rule(sb_t *out, const words_t *w)
     } else if (w->spc_kind) {
         double lcl = detail_num(w->detail, "lcl"), ucl = detail_num(w->detail, "ucl");
         int limit = (int)detail_num(w->detail, "run_limit");
-        char l[64] = "", u[64] = "", lim[96] = "mange";
-        if (!isnan(lcl) && !isnan(ucl)) {
-            fmt_value(l, sizeof(l), a->kpi, lcl);
+        char l[64], u[64], limits[160] = "", lim[96] = "mange";
+        /* Every KPI is a share or a duration, never below 0: a lower limit
+         * at or under 0 cannot be crossed, so only the upper one is named. */
+        if (!isnan(ucl)) {
             fmt_value(u, sizeof(u), a->kpi, ucl);
+            if (!isnan(lcl) && lcl > 0) {
+                fmt_value(l, sizeof(l), a->kpi, lcl);
+                snprintf(limits, sizeof(limits), " (under %s eller over %s)", l, u);
+            } else {
+                snprintf(limits, sizeof(limits), " (over %s)", u);
+            }
         }
         if (limit > 0)
             snprintf(lim, sizeof(lim), "mer enn %d", limit);
         para(out,
              "Slik virker varselet (statistisk prosesskontroll): en endring regnes som reell, "
-             "ikke tilfeldig, når en periode ligger utenfor kontrollgrensene%s%s%s%s%s, eller "
-             "når %s %s på rad ligger på samme side av utgangsnivået. Én enkelt avvikende "
-             "periode gir ikke varsel.",
-             *l ? " (" : "", l, *l ? "\xe2\x80\x93" : "", *l ? u : "", *l ? ")" : "", lim, per);
+             "ikke tilfeldig, når en periode ligger utenfor kontrollgrensene%s, eller når %s %s "
+             "på rad ligger på samme side av utgangsnivået. Én enkelt avvikende periode gir ikke "
+             "varsel.",
+             limits, lim, per);
     } else if (is_kind(a, "data.silence")) {
         double days = detail_num(w->detail, "silence_days");
         double window = detail_num(w->detail, "window_days");

@@ -18,9 +18,12 @@
 
 #include "gevinst/config.h"
 #include "gevinst/deliver.h"
+#include "gevinst/goals.h"
+#include "gevinst/judge.h"
 #include "gevinst/metrics.h"
 #include "gevinst/migrate.h"
 #include "gevinst/store.h"
+#include "gevinst/timeutil.h"
 #include "test_util.h"
 
 #include <errno.h>
@@ -39,6 +42,7 @@
 #include <unistd.h>
 
 #define DASHBOARD "https://dash.example.org/d/gevinst"
+#define NBSP_ "\xc2\xa0"
 
 static store_t *st;
 
@@ -846,6 +850,171 @@ static void test_stats_and_kick(void **state)
     sink_stop(sink);
 }
 
+/* The judge and the deliverer together, as in the daemon: a real shift
+ * judged into a kpi.special_cause alert and sent; its resolution sent; then
+ * late data removes the grounds and the withdrawal is sent. The messages
+ * carry what the judge worked out (limits, benefit, the resolving period). */
+static void judge_at(const goals_t *g, const char *now)
+{
+    judge_conf_t jc;
+    judge_conf_defaults(&jc);
+    jc.timezone = "Europe/Oslo";
+    jc.max_age_days = 3650;
+    jc.dashboard_url = DASHBOARD;
+    int64_t now_us = 0;
+    assert_true(timeutil_parse_rfc3339(now, strlen(now), &now_us));
+    char errstr[1024];
+    bool retriable = true;
+    if (!judge_run(st, g, &jc, now_us, NULL, &retriable, errstr, sizeof(errstr)))
+        fail_msg("judge_run: %s", errstr);
+}
+
+static void bucket(const char *day, int num, int den)
+{
+    execf("INSERT INTO gevinst.kpi_bucket (unit_id, kpi, day, num, den) "
+          "VALUES ('klinikk-a', 'no_show_rate', '%s', %d, %d) "
+          "ON CONFLICT (unit_id, kpi, day) DO UPDATE SET num = EXCLUDED.num, den = EXCLUDED.den",
+          day, num, den);
+}
+
+/* The message of the n-th request the receiver got. */
+static char *nth_message(const sink_t *sink, size_t n, json_t **body_out)
+{
+    json_t *recs = sink_records(sink);
+    if (json_array_size(recs) <= n)
+        fail_msg("receiver has %zu requests, wanted #%zu", json_array_size(recs), n + 1);
+    json_t *body =
+        json_loads(json_string_value(json_object_get(json_array_get(recs, n), "body")), 0, NULL);
+    assert_non_null(body);
+    char *msg = strdup(json_string_value(json_object_get(body, "message")));
+    if (getenv("GEVINST_TEST_VERBOSE")) /* to read the messages as an owner would */
+        fprintf(stderr, "----- %s\n%s\n", json_string_value(json_object_get(body, "subject")), msg);
+    json_decref(recs);
+    *body_out = body;
+    return msg;
+}
+
+static void expect_phrase(const char *text, const char *phrase)
+{
+    /* Wrapped text: line breaks read as spaces. */
+    char *flat = strdup(text);
+    for (char *p = flat; *p; p++)
+        if (*p == '\n' && p[1] != '\n' && p > flat && p[-1] != '\n')
+            *p = ' ';
+    if (!strstr(flat, phrase))
+        fail_msg("expected \"%s\" in:\n%s", phrase, text);
+    free(flat);
+}
+
+static void test_judge_then_deliver(void **state)
+{
+    (void)state;
+    reset_db();
+    exec("TRUNCATE gevinst.kpi_bucket, gevinst.event_clock, gevinst.goal_period,"
+         " gevinst.goal_result CASCADE");
+    sink_t *sink = sink_start("http_sink.py", NULL);
+    char goals_json[2048];
+    snprintf(
+        goals_json, sizeof(goals_json),
+        "{\"units\": [{\"id\": \"klinikk-a\", \"name\": \"Klinikk \xc3\x85s\"}],"
+        " \"owners\": [{\"id\": \"leder\", \"name\": \"Kari Nordmann\","
+        "   \"webhook\": \"http://127.0.0.1:%d/kari\"}],"
+        " \"goals\": [{\"id\": \"a-noshow\", \"unit\": \"klinikk-a\", \"kpi\": \"no_show_rate\","
+        "   \"direction\": \"decrease\", \"baseline\": {\"from\": \"2023-01-01\", \"to\":"
+        "   \"2023-06-30\"}, \"target\": {\"value\": 0.05, \"date\": \"2024-12-31\"},"
+        "   \"tolerance\": 0.01, \"owner\": \"leder\","
+        "   \"benefit\": {\"type\": \"avoided_cost\", \"nok_per_unit\": 900}}]}",
+        sink->port);
+    char *errors = NULL;
+    int count = 0;
+    goals_t *g = goals_parse("goals.json", goals_json, strlen(goals_json), &errors, &count);
+    if (!g)
+        fail_msg("goals: %s", errors);
+    char errstr[512];
+    bool retriable;
+    if (!goals_sync(g, st, &retriable, errstr, sizeof(errstr)))
+        fail_msg("goals_sync: %s", errstr);
+
+    /* Baseline 10 % for six months, then 30 % in July and August. */
+    static const int num[] = {10, 14, 6, 10, 12, 8};
+    for (int m = 0; m < 6; m++) {
+        char day[16];
+        snprintf(day, sizeof(day), "2023-%02d-10", m + 1);
+        bucket(day, num[m], 100);
+    }
+    bucket("2023-07-10", 30, 100);
+    bucket("2023-08-10", 30, 100);
+    exec("INSERT INTO gevinst.event_clock (role, max_time) VALUES"
+         " ('appointments', '2023-09-03T00:00:00+02:00')");
+    judge_at(g, "2023-09-05T12:00:00Z");
+
+    cfg.alerts_max_age_days = 3650; /* the data is from 2023 */
+    deliver_conf_t dc;
+    conf_fast(&dc);
+    deliver_t *d = start(&dc);
+    wait_rows("SELECT revision, status FROM gevinst.alert_outbox", "1|delivered\n", 10000);
+    json_t *body;
+    char *msg = nth_message(sink, 0, &body);
+    assert_string_equal(json_string_value(json_object_get(body, "kind")), "kpi.special_cause");
+    assert_string_equal(json_string_value(json_object_get(body, "unit_name")), "Klinikk \xc3\x85s");
+    expect_phrase(msg, "Andel uteblitte timer (no_show_rate) i Klinikk \xc3\x85s har endret seg "
+                       "i feil retning");
+    expect_phrase(msg, "I juli 2023 var andel uteblitte timer 30,0" NBSP_ "% mot "
+                       "utgangsniv\xc3\xa5\x65t 10,0" NBSP_ "%, alts\xc3\xa5 20,0" NBSP_
+                       "prosentpoeng h\xc3\xb8yere.");
+    expect_phrase(msg, "Det gjelder fortsatt: i august 2023 var andel uteblitte timer 30,0");
+    expect_phrase(msg, "\xe2\x88\x92"
+                       "36" NBSP_ "000" NBSP_ "kr og \xe2\x88\x92"
+                       "40 "
+                       "uteblitte timer unng\xc3\xa5tt");
+    /* The lower limit is below 0 %: only the upper one is named. */
+    expect_phrase(msg, "kontrollgrensene (over 21,7" NBSP_ "%)");
+    expect_phrase(msg, "skal ned fra 10,0" NBSP_ "% (utgangsniv\xc3\xa5\x65t, m\xc3\xa5lt "
+                       "1." NBSP_ "januar 2023\xe2\x80\x93"
+                       "30." NBSP_ "juni 2023) til 5,0");
+    free(msg);
+    json_decref(body);
+
+    /* September back at 10 %: resolved, and the owner hears it. */
+    bucket("2023-09-10", 10, 100);
+    exec("UPDATE gevinst.event_clock SET max_time = '2023-10-03T00:00:00+02:00'");
+    judge_at(g, "2023-10-04T08:00:00Z");
+    deliver_kick(d);
+    wait_rows("SELECT revision, status FROM gevinst.alert_outbox ORDER BY 1",
+              "1|delivered\n2|delivered\n", 10000);
+    msg = nth_message(sink, 1, &body);
+    assert_string_equal(json_string_value(json_object_get(body, "state")), "resolved");
+    expect_phrase(msg, "endringen i feil retning som startet i juli 2023, er over");
+    expect_phrase(msg, "I september 2023 var andel uteblitte timer 10,0");
+    free(msg);
+    json_decref(body);
+
+    /* Late data: July and August were 10 % after all. The grounds are gone:
+     * withdrawn, and since it was delivered, the withdrawal is sent. */
+    bucket("2023-07-10", 10, 100);
+    bucket("2023-08-10", 10, 100);
+    judge_at(g, "2023-10-04T09:00:00Z");
+    deliver_kick(d);
+    wait_rows("SELECT revision, status FROM gevinst.alert_outbox ORDER BY 1",
+              "1|delivered\n2|delivered\n3|delivered\n", 10000);
+    msg = nth_message(sink, 2, &body);
+    assert_string_equal(json_string_value(json_object_get(body, "state")), "withdrawn");
+    assert_int_equal(json_integer_value(json_object_get(body, "revision")), 3);
+    expect_phrase(msg, "Varselet vi sendte tidligere om andel uteblitte timer i Klinikk \xc3\x85s "
+                       "(juli 2023) er trukket tilbake.");
+    assert_string_equal(json_string_value(json_object_get(body, "subject")),
+                        "[Gevinst] Trukket tilbake: \xc2\xabTydelig endring i feil retning: "
+                        "andel uteblitte timer i Klinikk \xc3\x85s (fra juli 2023)\xc2\xbb");
+    free(msg);
+    json_decref(body);
+
+    deliver_stop(d);
+    cfg.alerts_max_age_days = 14;
+    goals_destroy(g);
+    free(errors);
+    sink_stop(sink);
+}
+
 /* ------------------------------------------------------------- main */
 
 static int setup(void **state)
@@ -943,6 +1112,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_stop_mid_send_and_restart),
         cmocka_unit_test(test_killed_process),
         cmocka_unit_test(test_stats_and_kick),
+        cmocka_unit_test(test_judge_then_deliver),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
