@@ -56,8 +56,8 @@ void judge_conf_from_config(judge_conf_t *jc, const config_t *cfg)
     jc->dashboard_url = cfg->dashboard_url ? cfg->dashboard_url : "";
     jc->smtp_url = cfg->smtp_url ? cfg->smtp_url : "";
     jc->topic_alerts = cfg->topic_alerts ? cfg->topic_alerts : "";
-    /* alerts.silence_days and alerts.rejection_threshold: defaults until
-     * config.c has them. */
+    jc->silence_days = (int)cfg->silence_days;
+    jc->rejection_threshold = cfg->rejection_threshold;
 }
 
 /* ------------------------------------------------------------ wanted alerts */

@@ -14,6 +14,7 @@
 #include "gevinst/event.h"
 #include "gevinst/kpi.h"
 #include "gevinst/goals.h"
+#include "gevinst/judge.h"
 #include "gevinst/kpi_appt.h"
 #include "gevinst/kpi_audit.h"
 #include "gevinst/kpi_journal.h"
@@ -37,6 +38,7 @@
 #define POLL_MS 100
 #define REJECT_LOG_LINES 10 /* per batch; the rest are only counted */
 #define STATS_INTERVAL_MS 30000
+#define JUDGE_INTERVAL_MS 5000
 
 typedef struct part {
     char *topic;
@@ -88,6 +90,8 @@ struct pipeline {
     uint64_t last_hits, last_misses;
     int64_t commit_ms_sum, commit_count; /* since the last stats line */
     bool ready_sent;
+    bool judge_due; /* something committed or reloaded since the last run */
+    int64_t last_judge_ms;
 };
 
 static int64_t now_ms(void)
@@ -329,6 +333,7 @@ static bool batch_commit(pipeline_t *pl)
               " ms",
               pl->batch_events, stage_rows(pl->stage), cells, ms);
     publish_batch(pl, cells, ms);
+    pl->judge_due = true;
     batch_reset(pl);
     commit_to_kafka(pl);
     return true;
@@ -850,6 +855,7 @@ static void reload_goals(pipeline_t *pl)
     goals_destroy(pl->goals);
     pl->goals = g;
     metrics_set(M_GOALS_LOADED, 1);
+    pl->judge_due = true;
     log_info("reload: goals file %s in force (%zu units, %zu owners, %zu goals)", cfg->goals_file,
              g->unit_count, g->owner_count, g->goal_count);
 }
@@ -879,6 +885,38 @@ static bool all_eof(const pipeline_t *pl)
         if (!pl->parts[i].eof || pl->parts[i].next != pl->parts[i].stored)
             return false;
     return true;
+}
+
+/* Judges goals and data alerts on the data as it stands; writes alerts and
+ * their outbox rows in one transaction. Outside any batch transaction. A
+ * failure is logged and tried again at the next run. */
+static void judge(pipeline_t *pl)
+{
+    judge_conf_t jc;
+    judge_stats_t js;
+    char errstr[512];
+    bool retriable;
+    pl->judge_due = false;
+    pl->last_judge_ms = now_ms();
+    if (!store_connected(pl->store))
+        return;
+    judge_conf_from_config(&jc, pl->cfg);
+    jc.tz = pl->tz;
+    if (!judge_run(pl->store, pl->goals, &jc, wall_us(), &js, &retriable, errstr, sizeof(errstr))) {
+        log_error("judge: %s (trying again later)", errstr);
+        if (retriable)
+            store_disconnect(pl->store);
+        pl->judge_due = true;
+        return;
+    }
+    if (js.alerts_new || js.alerts_changed)
+        log_info("judge: %zu goals, %zu closed points; %zu new alerts, %zu changed (%zu "
+                 "withdrawn), %zu firing; %zu to send, %zu suppressed (%.0f ms)",
+                 js.goals, js.points, js.alerts_new, js.alerts_changed, js.alerts_withdrawn,
+                 js.alerts_firing, js.outbox_pending, js.outbox_suppressed, js.duration_ms);
+    else
+        log_debug("judge: %zu goals, %zu closed points, nothing changed (%.0f ms)", js.goals,
+                  js.points, js.duration_ms);
 }
 
 /* Consumer lag per partition from librdkafka's cached watermarks. */
@@ -1001,8 +1039,13 @@ int pipeline_run(pipeline_t *pl, const pipeline_flags_t *flags, bool exit_on_eof
             (pl->batch_events && now_ms() - pl->batch_start_ms >= pl->cfg->batch_ms) ||
             (!m && (pl->batch_events || positions_dirty(pl))))
             batch_commit(pl);
+        /* Judging reads the whole KPI history: not after every batch. */
+        if (pl->judge_due && pl->batch_events == 0 && !pl->need_resync &&
+            now_ms() - pl->last_judge_ms >= JUDGE_INTERVAL_MS)
+            judge(pl);
         if (exit_on_eof && all_eof(pl)) {
-            log_info("pipeline: every assigned partition is at its end; exiting");
+            log_info("pipeline: every assigned partition is at its end; judging and exiting");
+            judge(pl);
             break;
         }
     }
