@@ -709,8 +709,28 @@ static bool record(deliver_t *d, PGresult *rows, int r, outcome_t out, const cha
     static const char *where = " WHERE alert_id = $1 AND revision = $2 AND channel = $3"
                                " AND target = $4 AND status = 'pending'"
                                " AND next_attempt_at = $5::timestamptz";
-    char q[512], delay[32];
+    /* A delivery is recorded even when the judge suppressed the row while it
+     * was in flight (it withdrew the alert and suppressed what was pending):
+     * the truth is that it was sent. And what was sent must be withdrawn: if
+     * the alert is withdrawn now, its withdrawal is queued for this target
+     * unless the judge queued it already. */
+    static const char *delivered_sql =
+        "WITH up AS (UPDATE gevinst.alert_outbox SET status = 'delivered', delivered_at = now(),"
+        "    attempts = attempts + 1,"
+        "    last_error = CASE WHEN status = 'suppressed' THEN NULL ELSE last_error END"
+        "  WHERE alert_id = $1 AND revision = $2 AND channel = $3 AND target = $4"
+        "    AND status IN ('pending', 'suppressed') AND next_attempt_at = $5::timestamptz"
+        "  RETURNING alert_id),"
+        " wd AS (INSERT INTO gevinst.alert_outbox (alert_id, revision, channel, target, status)"
+        "  SELECT a.alert_id, a.revision, $3, $4, 'pending'"
+        "  FROM gevinst.alert_state a JOIN up ON up.alert_id = a.alert_id"
+        "  WHERE a.state = 'withdrawn' AND a.revision > $2::integer"
+        "  ON CONFLICT DO NOTHING RETURNING revision)"
+        " SELECT (SELECT count(*) FROM up), (SELECT count(*) FROM wd)";
+    char q[1024], delay[32];
     snprintf(q, sizeof(q), "%s%s", sql[out], where);
+    if (out == OUT_DELIVERED)
+        snprintf(q, sizeof(q), "%s", delivered_sql);
     snprintf(delay, sizeof(delay), "%lld", (long long)delay_ms);
     const char *params[7] = {PQgetvalue(rows, r, C_ALERT_ID),
                              PQgetvalue(rows, r, C_REVISION),
@@ -725,19 +745,25 @@ static bool record(deliver_t *d, PGresult *rows, int r, outcome_t out, const cha
     if (!conn)
         return false;
     PGresult *res = PQexecParams(conn, q, n, NULL, params, NULL, NULL, 0);
-    bool ok = PQresultStatus(res) == PGRES_COMMAND_OK;
+    ExecStatusType rs = PQresultStatus(res);
+    bool ok = rs == PGRES_COMMAND_OK || rs == PGRES_TUPLES_OK;
+    const char *changed = rs == PGRES_TUPLES_OK ? PQgetvalue(res, 0, 0) : PQcmdTuples(res);
     char errstr[512];
     if (!ok) {
         store_error(d->st, res, errstr, sizeof(errstr));
         log_warn("deliver: alert %s revision %s (%s): cannot record the outcome: %s", params[0],
                  params[1], params[2], errstr);
-    } else if (strcmp(PQcmdTuples(res), "1") != 0) {
-        /* The lease ran out and someone else took the row over (or it was
-         * changed by hand): at least once still holds. */
-        log_warn("deliver: alert %s revision %s (%s): lease lost before the outcome was "
-                 "recorded; the row may be sent again",
+    } else if (strcmp(changed, "1") != 0) {
+        /* The lease ran out and someone else took the row over, or the alert
+         * moved on (withdrawn) meanwhile: at least once still holds. */
+        log_warn("deliver: alert %s revision %s (%s): the row changed before the outcome was "
+                 "recorded (lease ran out, or the alert moved on)",
                  params[0], params[1], params[2]);
         ok = false;
+    } else if (rs == PGRES_TUPLES_OK && strcmp(PQgetvalue(res, 0, 1), "0") != 0) {
+        log_info("deliver: alert %s was withdrawn while revision %s was being sent (%s); "
+                 "its withdrawal is queued",
+                 params[0], params[1], params[2]);
     }
     PQclear(res);
     return ok;

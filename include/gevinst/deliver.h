@@ -31,7 +31,10 @@
  *       - it resolves or withdraws something never delivered to this target.
  *  3. Send (e-mail over SMTP, webhook POST, Kafka CloudEvent), then record,
  *     only if the lease is still ours (next_attempt_at unchanged):
- *       delivered: status, delivered_at, attempts + 1;
+ *       delivered: status, delivered_at, attempts + 1 (also over a
+ *         'suppressed' the judge wrote while the row was in flight, and then,
+ *         if the alert is withdrawn by now, its withdrawal is queued for this
+ *         target: what was sent gets taken back);
  *       failed attempt: attempts + 1, last_error, next_attempt_at = now() +
  *         base_delay x 2^(attempts-1), capped at max_delay, +-20% jitter
  *         (30 s, 1 min, 2 min, ... 1 h);

@@ -676,6 +676,52 @@ static void test_revisions_in_order(void **state)
     sink_stop(sink);
 }
 
+/* The judge withdraws an alert while its first revision is being sent: it
+ * suppresses what is pending and, seeing nothing delivered, queues no
+ * withdrawal. The send succeeds: the row is recorded as delivered (the
+ * truth), and the withdrawal is queued and sent, so the owner is not left
+ * with an alert that no longer holds. */
+static void test_withdrawn_while_in_flight(void **state)
+{
+    (void)state;
+    reset_db();
+    sink_t *sink = sink_start("http_sink.py", "--hang-first", "1", "--hang-seconds", "1.5", NULL);
+    char url[128];
+    sink_url(sink, "/", url, sizeof(url));
+    long id = add_alert("w1", "goal.off_track", "firing", 1, 3);
+    add_outbox(id, 1, "webhook", url, "pending");
+    deliver_conf_t dc;
+    conf_fast(&dc);
+    deliver_t *d = start(&dc);
+    wait_rows("SELECT next_attempt_at > now() FROM gevinst.alert_outbox", "t\n", 10000);
+    /* As src/judge.c withdraws. */
+    execf("UPDATE gevinst.alert_state SET state = 'withdrawn', revision = 2 WHERE alert_id = %ld",
+          id);
+    execf("UPDATE gevinst.alert_outbox SET status = 'suppressed', last_error = 'alert withdrawn "
+          "before this revision was delivered' WHERE alert_id = %ld AND status = 'pending'",
+          id);
+    wait_rows("SELECT revision, status, attempts, last_error FROM gevinst.alert_outbox"
+              " ORDER BY revision",
+              "1|delivered|1|NULL\n2|delivered|1|NULL\n", 10000);
+    deliver_stop(d);
+    json_t *recs = sink_records(sink);
+    assert_int_equal(json_array_size(recs), 2);
+    /* The receiver records a request when it answers: the hung one comes last. */
+    bool saw_withdrawal = false;
+    for (size_t i = 0; i < 2; i++) {
+        json_t *body = json_loads(
+            json_string_value(json_object_get(json_array_get(recs, i), "body")), 0, NULL);
+        if (json_integer_value(json_object_get(body, "revision")) == 2) {
+            saw_withdrawal = true;
+            assert_string_equal(json_string_value(json_object_get(body, "state")), "withdrawn");
+        }
+        json_decref(body);
+    }
+    assert_true(saw_withdrawal);
+    json_decref(recs);
+    sink_stop(sink);
+}
+
 /* Two deliverers on one outbox: every row sent exactly once. */
 static void test_two_instances(void **state)
 {
@@ -1108,6 +1154,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_kafka_cloudevent),
         cmocka_unit_test(test_suppression),
         cmocka_unit_test(test_revisions_in_order),
+        cmocka_unit_test(test_withdrawn_while_in_flight),
         cmocka_unit_test(test_two_instances),
         cmocka_unit_test(test_stop_mid_send_and_restart),
         cmocka_unit_test(test_killed_process),
