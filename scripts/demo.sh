@@ -84,4 +84,29 @@ echo "== events received and rejected per topic (gevinst.intake_daily, gevinst.d
 q "SELECT topic, outcome, sum(events) AS events FROM gevinst.intake_daily GROUP BY 1, 2 ORDER BY 1, 2"
 echo "== units in events but not in the registry (gevinst.unknown_units)"
 q "SELECT unit_id, events FROM gevinst.unknown_units ORDER BY 1"
+echo "== benefit goals (config/sample-goals.json): center, target, latest closed period (gevinst.goal, goal_status)"
+q "SELECT g.goal_id, g.kpi, g.direction AS dir, round(g.center::numeric, 3) AS center,
+          round(g.target_value::numeric, 3) AS target, g.target_date,
+          to_char(s.period_start, 'YYYY-MM') AS latest, round(s.actual::numeric, 3) AS actual,
+          round(s.planned::numeric, 3) AS planned, s.behind_plan
+   FROM gevinst.goal g
+   LEFT JOIN LATERAL (SELECT * FROM gevinst.goal_status s WHERE s.goal_id = g.goal_id AND s.closed
+                      ORDER BY period_start DESC LIMIT 1) s ON true
+   ORDER BY 1"
+echo "== realised benefit so far (gevinst.benefit_realized)"
+q "SELECT goal_id, round(sum(avoided_units)::numeric, 1) AS avoided_units,
+          round(sum(minutes_saved)::numeric, 0) AS minutes_saved, round(sum(nok_saved)::numeric, 0) AS nok_saved
+   FROM gevinst.benefit_realized GROUP BY 1 ORDER BY 1"
+echo "== goal alerts (gevinst.alert; a backfill of old periods is recorded as suppressed, not sent)"
+q "SELECT a.goal_id, a.kind, a.state, to_char(a.period_start, 'YYYY-MM') AS period,
+          round(a.actual::numeric, 3) AS actual, round(a.expected::numeric, 3) AS expected,
+          coalesce(string_agg(DISTINCT d.channel || ':' || d.status, ', '), '-') AS delivery
+   FROM gevinst.alert a LEFT JOIN gevinst.alert_delivery d USING (alert_id)
+   WHERE a.goal_id IS NOT NULL
+   GROUP BY a.alert_id, a.goal_id, a.kind, a.state, a.period_start, a.actual, a.expected
+   ORDER BY a.goal_id, a.period_start"
+echo "== data alerts to the data team, per unit (data.silence, data.rejections)"
+q "SELECT unit_id, kind, count(*) FILTER (WHERE state = 'firing') AS firing,
+          count(*) FILTER (WHERE state = 'resolved') AS resolved, max(period_start) AS latest
+   FROM gevinst.alert WHERE goal_id IS NULL GROUP BY 1, 2 ORDER BY 1, 2"
 echo "== done; everything started here has been stopped"

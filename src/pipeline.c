@@ -39,6 +39,7 @@
 #define REJECT_LOG_LINES 10 /* per batch; the rest are only counted */
 #define STATS_INTERVAL_MS 30000
 #define JUDGE_INTERVAL_MS 5000
+#define JUDGE_BACKLOG_INTERVAL_MS 300000
 
 typedef struct part {
     char *topic;
@@ -877,6 +878,15 @@ static bool subscribe(pipeline_t *pl)
     return true;
 }
 
+/* Every assigned partition has reached its end since it was last assigned. */
+static bool caught_up(const pipeline_t *pl)
+{
+    for (size_t i = 0; i < pl->nparts; i++)
+        if (!pl->parts[i].eof)
+            return false;
+    return true;
+}
+
 static bool all_eof(const pipeline_t *pl)
 {
     if (!pl->assigned_once || pl->need_resync || pl->batch_events)
@@ -973,6 +983,7 @@ int pipeline_run(pipeline_t *pl, const pipeline_flags_t *flags, bool exit_on_eof
 
     int64_t next_connect_ms = 0;
     int64_t watchdog_ms = (int64_t)(notify_watchdog_interval_us() / 1000);
+    pl->last_judge_ms = now_ms();
     int64_t last_watchdog = now_ms(), last_stats = now_ms(), last_lag = now_ms();
     uint64_t stats_events = 0, stats_rows = 0;
     while (!*flags->stop) {
@@ -1039,9 +1050,13 @@ int pipeline_run(pipeline_t *pl, const pipeline_flags_t *flags, bool exit_on_eof
             (pl->batch_events && now_ms() - pl->batch_start_ms >= pl->cfg->batch_ms) ||
             (!m && (pl->batch_events || positions_dirty(pl))))
             batch_commit(pl);
-        /* Judging reads the whole KPI history: not after every batch. */
+        /* Judging reads the whole KPI history: not after every batch, and
+         * while a backlog is consumed only now and then, since partitions
+         * read at different speeds make a half-read history (whose alerts
+         * the rest of the backlog would withdraw again). */
         if (pl->judge_due && pl->batch_events == 0 && !pl->need_resync &&
-            now_ms() - pl->last_judge_ms >= JUDGE_INTERVAL_MS)
+            now_ms() - pl->last_judge_ms >=
+                (caught_up(pl) ? JUDGE_INTERVAL_MS : JUDGE_BACKLOG_INTERVAL_MS))
             judge(pl);
         if (exit_on_eof && all_eof(pl)) {
             log_info("pipeline: every assigned partition is at its end; judging and exiting");
