@@ -83,6 +83,9 @@ struct deliver {
     pthread_mutex_t mu;
     pthread_cond_t cond;
     bool kicked;           /* under mu */
+    pthread_cond_t idle;   /* signalled after every round that found nothing due */
+    uint64_t round_seq;    /* under mu: rounds started */
+    uint64_t idle_seq;     /* under mu: the last round that found nothing due */
     atomic_bool stop;      /* read by curl and the Kafka wait without the lock */
     deliver_stats_t stats; /* under mu */
 
@@ -1076,7 +1079,16 @@ static void *deliver_main(void *opaque)
             set_connected(d, true);
         was_up = true;
         take_reload(d);
+        pthread_mutex_lock(&d->mu);
+        uint64_t seq = ++d->round_seq;
+        pthread_mutex_unlock(&d->mu);
         int n = round_once(d, &d->set);
+        if (n == 0) {
+            pthread_mutex_lock(&d->mu);
+            d->idle_seq = seq;
+            pthread_cond_broadcast(&d->idle);
+            pthread_mutex_unlock(&d->mu);
+        }
         if (!store_connected(d->st))
             continue;
         refresh_stats(d);
@@ -1084,8 +1096,8 @@ static void *deliver_main(void *opaque)
             wait_ms(d, d->dc.poll_ms < 5000 ? d->dc.poll_ms : 5000);
             continue;
         }
-        if (n >= d->dc.batch)
-            continue; /* more may be due */
+        if (n > 0)
+            continue; /* more may be due; a round that finds nothing ends the burst */
         int64_t ms = next_due_ms(d);
         if (ms > 0)
             wait_ms(d, ms);
@@ -1133,12 +1145,14 @@ deliver_t *deliver_start_conf(const config_t *cfg, const deliver_conf_t *dc, cha
     pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
     pthread_mutex_init(&d->mu, NULL);
     pthread_cond_init(&d->cond, &ca);
+    pthread_cond_init(&d->idle, &ca);
     pthread_condattr_destroy(&ca);
     int rc = d->st ? pthread_create(&d->thread, NULL, deliver_main, d) : ENOMEM;
     if (rc != 0) {
         snprintf(errstr, errstr_size, "deliver: cannot start the thread: %s", strerror(rc));
         store_destroy(d->st);
         pthread_cond_destroy(&d->cond);
+        pthread_cond_destroy(&d->idle);
         pthread_mutex_destroy(&d->mu);
         settings_free(&d->set);
         free(d);
@@ -1181,6 +1195,29 @@ void deliver_kick(deliver_t *d)
     pthread_mutex_unlock(&d->mu);
 }
 
+bool deliver_flush(deliver_t *d, int timeout_ms)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    ts.tv_sec += timeout_ms / 1000;
+    ts.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
+    if (ts.tv_nsec >= 1000000000) {
+        ts.tv_sec++;
+        ts.tv_nsec -= 1000000000;
+    }
+    pthread_mutex_lock(&d->mu);
+    /* Only a round that starts after this call can say nothing is due. */
+    uint64_t target = d->round_seq + 1;
+    d->kicked = true;
+    pthread_cond_signal(&d->cond);
+    while (d->idle_seq < target && !stopping(d))
+        if (pthread_cond_timedwait(&d->idle, &d->mu, &ts) == ETIMEDOUT)
+            break;
+    bool idle = d->idle_seq >= target;
+    pthread_mutex_unlock(&d->mu);
+    return idle;
+}
+
 void deliver_stop(deliver_t *d)
 {
     if (!d)
@@ -1194,6 +1231,7 @@ void deliver_stop(deliver_t *d)
              (unsigned long long)d->stats.sent, (unsigned long long)d->stats.failures,
              (unsigned long long)d->stats.suppressed);
     pthread_cond_destroy(&d->cond);
+    pthread_cond_destroy(&d->idle);
     pthread_mutex_destroy(&d->mu);
     if (d->next) {
         settings_free(d->next);

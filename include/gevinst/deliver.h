@@ -93,6 +93,12 @@ bool deliver_reconfigure(deliver_t *d, const config_t *cfg);
  * thread-safe; accepts NULL. */
 void deliver_kick(deliver_t *d);
 
+/* Wakes the thread and waits until a round that started after this call
+ * found nothing due: what could be delivered now is delivered (rows waiting
+ * for a retry stay pending). For --exit-on-eof: judge, commit, then flush
+ * before deliver_stop(). False when timeout_ms passed first. */
+bool deliver_flush(deliver_t *d, int timeout_ms);
+
 /* Stops the thread within about 2 s (a send in progress is cut short and its
  * row released for a resend), joins it and frees everything; accepts NULL. */
 void deliver_stop(deliver_t *d);
