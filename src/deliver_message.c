@@ -1098,7 +1098,13 @@ char *deliver_message_cloudevent(const deliver_alert_t *a, const char *dashboard
         return NULL;
     char id[64], when[32];
     snprintf(id, sizeof(id), "%lld-%d", (long long)a->alert_id, a->revision);
-    fmt_rfc3339(when, sizeof(when), now);
+    /* The occurrence is the alert's change, so a resend carries the same
+     * time as the first send; the clock only when that is unknown. */
+    int64_t us;
+    if (a->updated_at && timeutil_parse_rfc3339(a->updated_at, strlen(a->updated_at), &us))
+        snprintf(when, sizeof(when), "%s", a->updated_at);
+    else
+        fmt_rfc3339(when, sizeof(when), now);
     const char *subject = a->goal_id ? a->goal_id : a->unit_id;
     json_t *ev = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s?, s:s, s:o}", "specversion", "1.0",
                            "type", "gevinst.alert", "source", "gevinstd", "id", id, "time", when,
@@ -1215,6 +1221,34 @@ void deliver_address_only(const char *from, char *out, size_t out_size)
         out[--n] = '\0';
 }
 
+/* The From header's value: "Name <addr>" with the name RFC 2047-encoded when
+ * it is not ASCII, or the address alone. */
+static void add_from(sb_t *b, const char *from, const char *addr)
+{
+    const char *lt = from ? strrchr(from, '<') : NULL;
+    if (!lt) {
+        sb_addf(b, "%s\r\n", addr);
+        return;
+    }
+    char name[256];
+    size_t n = (size_t)(lt - from);
+    while (n > 0 && (from[n - 1] == ' ' || from[n - 1] == '\t'))
+        n--;
+    snprintf(name, sizeof(name), "%.*s", (int)n, from);
+    if (!*name) {
+        sb_addf(b, "<%s>\r\n", addr);
+    } else if (is_plain_ascii(name)) {
+        sb_addf(b, "%s <%s>\r\n", name, addr);
+    } else {
+        char *enc = deliver_header_encode(name);
+        if (!enc)
+            b->oom = true;
+        else
+            sb_addf(b, "%s <%s>\r\n", enc, addr);
+        free(enc);
+    }
+}
+
 /* FNV-1a: a short, stable tag of the recipient for Message-IDs. */
 static uint32_t fnv1a(const char *s)
 {
@@ -1252,8 +1286,8 @@ char *deliver_message_email(const deliver_alert_t *a, const char *dashboard_url,
     sb_t b = {0};
     if (subj_enc && body) {
         sb_addf(&b, "Date: %s\r\n", date);
-        /* A display name with non-ASCII would need encoding: send the address alone then. */
-        sb_addf(&b, "From: %s\r\n", from && is_plain_ascii(from) && *from ? from : addr);
+        sb_add(&b, "From: ");
+        add_from(&b, from, addr);
         sb_addf(&b, "To: <%s>\r\n", to);
         sb_addf(&b, "Subject: %s\r\n", subj_enc);
         sb_addf(&b, "Message-ID: <gevinst.alert.%lld.%d.%08x@%s>\r\n", (long long)a->alert_id,

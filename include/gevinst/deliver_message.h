@@ -93,15 +93,16 @@ json_t *deliver_message_object(const deliver_alert_t *a, const char *dashboard_u
  * revision, so a resend is recognisable as the same message), References to
  * revision 1 for later revisions, Auto-Submitted, MIME text/plain UTF-8 in
  * quoted-printable, and X-Gevinst-Alert-Id / X-Gevinst-Revision. `from` may
- * be "Name <addr>" or a bare address. malloc'd. */
+ * be "Name <addr>" (a non-ASCII name is RFC 2047-encoded) or a bare address.
+ * malloc'd. */
 char *deliver_message_email(const deliver_alert_t *a, const char *dashboard_url, const char *from,
                             const char *to, time_t now);
 
 /* A CloudEvents 1.0 structured-mode JSON event: specversion "1.0", type
- * "gevinst.alert", source "gevinstd", id "<alert_id>-<revision>", time (now,
- * RFC 3339 UTC), subject (the goal id, or the unit id for data alerts),
- * datacontenttype "application/json", data (the object above). malloc'd,
- * compact. */
+ * "gevinst.alert", source "gevinstd", id "<alert_id>-<revision>", time (when
+ * the alert changed: updated_at; now when that is missing), subject (the goal id, or the unit id
+ * for data alerts), datacontenttype "application/json", data (the object above). malloc'd, compact.
+ */
 char *deliver_message_cloudevent(const deliver_alert_t *a, const char *dashboard_url, time_t now);
 
 /* Quoted-printable (RFC 2045) of text whose lines end in "\n": CRLF line

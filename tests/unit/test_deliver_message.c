@@ -442,7 +442,8 @@ static void test_cloudevent(void **state)
     assert_string_equal(json_string_value(json_object_get(ev, "type")), "gevinst.alert");
     assert_string_equal(json_string_value(json_object_get(ev, "source")), "gevinstd");
     assert_string_equal(json_string_value(json_object_get(ev, "id")), "42-2");
-    assert_string_equal(json_string_value(json_object_get(ev, "time")), "2025-04-02T08:00:00Z");
+    /* time: when the alert changed, so a resend is the same event. */
+    assert_string_equal(json_string_value(json_object_get(ev, "time")), "2025-04-02T06:00:00Z");
     assert_string_equal(json_string_value(json_object_get(ev, "subject")), "phr-noshow");
     assert_string_equal(json_string_value(json_object_get(ev, "datacontenttype")),
                         "application/json");
@@ -464,6 +465,8 @@ static void test_cloudevent(void **state)
     s = deliver_message_cloudevent(&a, "", 1743580800);
     ev = json_loads(s, 0, &e);
     assert_string_equal(json_string_value(json_object_get(ev, "subject")), "phr-poliklinikk-ost");
+    /* No updated_at: the clock. */
+    assert_string_equal(json_string_value(json_object_get(ev, "time")), "2025-04-02T08:00:00Z");
     json_decref(ev);
     free(s);
 }
@@ -672,6 +675,13 @@ static void test_email(void **state)
         deliver_message_email(&a, DASH, "gevinst@example.org", "ola@example.org", 1743580800);
     expect_not_in(other, msgid);
     expect_in(other, "\r\nFrom: gevinst@example.org\r\n");
+    free(other);
+    /* A display name that is not ASCII is encoded. */
+    other = deliver_message_email(&a, DASH, "Gevinst \xc3\x85s kommune <gevinst@aas.kommune.no>",
+                                  "ola@example.org", 1743580800);
+    expect_in(other, "\r\nFrom: =?UTF-8?B?R2V2aW5zdCDDhXMga29tbXVuZQ==?= "
+                     "<gevinst@aas.kommune.no>\r\n");
+    expect_in(other, "@aas.kommune.no>\r\n");
     free(other);
 
     /* Later revisions thread under the first. */
