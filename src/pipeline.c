@@ -11,6 +11,7 @@
 #include "gevinst/pipeline.h"
 
 #include "gevinst/dash.h"
+#include "gevinst/deliver.h"
 #include "gevinst/event.h"
 #include "gevinst/kpi.h"
 #include "gevinst/goals.h"
@@ -40,6 +41,7 @@
 #define STATS_INTERVAL_MS 30000
 #define JUDGE_INTERVAL_MS 5000
 #define JUDGE_BACKLOG_INTERVAL_MS 300000
+#define DELIVER_FLUSH_MS 60000
 
 typedef struct part {
     char *topic;
@@ -91,7 +93,8 @@ struct pipeline {
     uint64_t last_hits, last_misses;
     int64_t commit_ms_sum, commit_count; /* since the last stats line */
     bool ready_sent;
-    bool judge_due; /* something committed or reloaded since the last run */
+    deliver_t *deliver; /* borrowed; NULL: no delivery */
+    bool judge_due;     /* something committed or reloaded since the last run */
     int64_t last_judge_ms;
 };
 
@@ -802,6 +805,8 @@ static void reload_config(pipeline_t *pl)
                  kept);
     pl->cfg = c;
     log_set_level((log_level_t)c->log_level);
+    if (pl->deliver && !deliver_reconfigure(pl->deliver, c))
+        log_error("reload: the alert deliverer keeps its settings (out of memory)");
     if (store_connected(pl->store) && !dash_setup(pl->store, c, &retriable, errstr, sizeof(errstr)))
         log_error("reload: applying privacy.min_cell_size failed: %s", errstr);
     log_info("reload: configuration %s in force", c->path);
@@ -919,6 +924,8 @@ static void judge(pipeline_t *pl)
         pl->judge_due = true;
         return;
     }
+    if (js.outbox_pending)
+        deliver_kick(pl->deliver);
     if (js.alerts_new || js.alerts_changed)
         log_info("judge: %zu goals, %zu closed points; %zu new alerts, %zu changed (%zu "
                  "withdrawn), %zu firing; %zu to send, %zu suppressed (%.0f ms)",
@@ -1061,6 +1068,10 @@ int pipeline_run(pipeline_t *pl, const pipeline_flags_t *flags, bool exit_on_eof
         if (exit_on_eof && all_eof(pl)) {
             log_info("pipeline: every assigned partition is at its end; judging and exiting");
             judge(pl);
+            if (pl->deliver && !deliver_flush(pl->deliver, DELIVER_FLUSH_MS))
+                log_warn("pipeline: alerts still being delivered after %d s; the rest stay "
+                         "pending for the next run",
+                         DELIVER_FLUSH_MS / 1000);
             break;
         }
     }
@@ -1074,6 +1085,11 @@ int pipeline_run(pipeline_t *pl, const pipeline_flags_t *flags, bool exit_on_eof
              pl->consumed, pl->accepted, pl->rejected, pl->batches);
     rd_kafka_consumer_close(pl->rk);
     return 0;
+}
+
+void pipeline_set_deliver(pipeline_t *pl, deliver_t *d)
+{
+    pl->deliver = d;
 }
 
 void pipeline_destroy(pipeline_t *pl)
