@@ -382,7 +382,8 @@ static send_result_t send_webhook(deliver_t *d, const settings_t *set, const del
         return SEND_PERMANENT;
     }
     json_t *o = deliver_message_object(a, set->dashboard_url);
-    char *body = o ? json_dumps(o, JSON_COMPACT) : NULL;
+    /* 15 significant digits: 0.08, not 0.080000000000000002. */
+    char *body = o ? json_dumps(o, JSON_COMPACT | JSON_REAL_PRECISION(15)) : NULL;
     json_decref(o);
     CURL *c = curl_easy_init();
     if (!body || !c) {

@@ -1111,7 +1111,8 @@ char *deliver_message_cloudevent(const deliver_alert_t *a, const char *dashboard
                            "subject", subject, "datacontenttype", "application/json", "data", data);
     if (!ev)
         return NULL;
-    char *s = json_dumps(ev, JSON_COMPACT);
+    /* 15 significant digits: 0.08, not 0.080000000000000002. */
+    char *s = json_dumps(ev, JSON_COMPACT | JSON_REAL_PRECISION(15));
     json_decref(ev);
     return s;
 }
