@@ -65,7 +65,8 @@ stop_in_time() {
 }
 
 # produce_slowly APPT_TOPIC JOURNAL_TOPIC CHUNKS PAUSE: the stream in CHUNKS pieces, PAUSE s
-# apart (run in the background).
+# apart (run in the background, by it_bg).
+# shellcheck disable=SC2317
 produce_slowly() {
     local at=$1 jt=$2 chunks=$3 pause=$4 i na nj
     na=$(( ($(wc -l <"$IT_TMP/k/appointments.keyed") + chunks - 1) / chunks ))
