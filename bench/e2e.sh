@@ -269,17 +269,18 @@ no_show_rate $(grep '"kind":"appointment"' "$out/truth.jsonl" |
     return $ok
 }
 
-# Seconds between the first and the last commit, and the messages committed after the first
+# Seconds between the first and the last commit, the messages committed after the first, and
+# the seconds spent in those commits (batch_commit: flushing to PostgreSQL and COMMIT)
 # (debug log: "... DEBUG pipeline: committed N events ...": N counts Kafka messages, a batch
 # message being one; UTC timestamps in ms).
 commit_span() { # log
     awk '/DEBUG pipeline: committed [0-9]+ events/ {
         split(substr($1, 12, 12), hms, ":"); t = hms[1] * 3600 + hms[2] * 60 + hms[3]
         if (n && t < last) t += 86400
-        for (i = 1; i < NF; i++) if ($i == "committed") e = $(i + 1)
-        if (!n++) first = t; else after += e
+        for (i = 1; i < NF; i++) { if ($i == "committed") e = $(i + 1); if ($i == "in") ms = $(i + 1) }
+        if (!n++) first = t; else { after += e; in_commit += ms }
         last = t
-    } END { if (n > 1) printf "%.3f %d\n", last - first, after; else print "0 0" }' "$1"
+    } END { if (n > 1) printf "%.3f %d %.3f\n", last - first, after, in_commit / 1000; else print "0 0 0" }' "$1"
 }
 
 state_sizes() {
@@ -415,7 +416,7 @@ for ((r = 1; r <= runs; r++)); do
     fi
     wall=$(awk -v a="$t0" -v b="$t1" 'BEGIN {printf "%.3f", b - a}')
     read -r _ rss_kb user_s sys_s <"$out/time-$r.txt"
-    read -r span after < <(commit_span "$out/gevinstd-$r.log")
+    read -r span after in_commit < <(commit_span "$out/gevinstd-$r.log")
     assigned=$(grep -m1 'pipeline: assigned' "$out/gevinstd-$r.log" | cut -c12-23)
     started=$(head -1 "$out/gevinstd-$r.log" | cut -c12-23)
     if [ "$status" != 0 ]; then
@@ -437,7 +438,9 @@ for ((r = 1; r <= runs; r++)); do
         "$(us_ev "$pg_cpu")" "$(us_ev "$mock_cpu")" "$(us_ev "$kcat_cpu")" "$load_before" \
         "$(us_ev "$pg_all")" >>"$out/runs.tsv"
     say "run $r: gevinstd ${wall} s wall = $rate_wall ev/s (log start $started, assigned" \
-        "$assigned); first->last commit ${span} s = $rate_commit ev/s ($batches batches);" \
+        "$assigned); first->last commit ${span} s = $rate_commit ev/s ($batches batches, $(awk \
+        -v c="$in_commit" -v s="$span" 'BEGIN {printf "%.0f", (s > 0) ? 100 * c / s : 0}') % of it" \
+        "committing);" \
         "peak RSS $((rss_kb / 1024)) MB; CPU us/event: gevinstd $(us_ev "$d_cpu")," \
         "PostgreSQL backend $(us_ev "$pg_cpu") (whole server $(us_ev "$pg_all")), mock broker" \
         "$(us_ev "$mock_cpu") | kcat ${kcat_s} s" \
