@@ -34,6 +34,8 @@ static const char *all_keys[] = {
     "alerts.dashboard_url",
     "alerts.data_team_owner",
     "alerts.max_age_days",
+    "alerts.rejection_threshold",
+    "alerts.silence_days",
     "alerts.smtp_from",
     "alerts.smtp_url",
     "goals.file",
@@ -149,6 +151,8 @@ static void test_defaults(void **state)
     assert_int_equal(cfg->batch_events, 5000);
     assert_int_equal(cfg->batch_ms, 500);
     assert_int_equal(cfg->state_cache_entries, 250000);
+    assert_int_equal(cfg->silence_days, 3);
+    assert_true(cfg->rejection_threshold == 0.01);
     /* [kpi] */
     assert_string_equal(cfg->timezone, "Europe/Oslo");
     assert_int_equal(cfg->double_documentation_window_hours, 24);
