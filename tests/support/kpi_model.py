@@ -57,7 +57,7 @@ import json
 import math
 import re
 import sys
-from datetime import date, datetime, timedelta, timezone
+from datetime import datetime, timezone
 from fractions import Fraction
 from zoneinfo import ZoneInfo
 
@@ -129,13 +129,10 @@ def parse_time(s, field):
 class Zone:
     def __init__(self, name):
         self.tz = ZoneInfo(name)
-        self.cache = {}
 
     def day(self, t):
         """Local calendar date of the instant t (seconds since the epoch)."""
-        s = math.floor(t)
-        d = datetime.fromtimestamp(s, timezone.utc).astimezone(self.tz).date()
-        return d
+        return datetime.fromtimestamp(math.floor(t), timezone.utc).astimezone(self.tz).date()
 
 
 # ---- decoding (events.md) --------------------------------------------------------------
