@@ -995,28 +995,9 @@ bool goals_sync(const goals_t *g, store_t *st, bool *retriable, char *errstr, si
     if (!retriable)
         retriable = &dummy;
     *retriable = false;
-    PGconn *conn = store_conn(st);
-    if (!conn) {
-        snprintf(errstr, errstr_size, "goals sync: not connected to PostgreSQL");
-        *retriable = true;
-        return false;
-    }
     bool own;
-    switch (PQtransactionStatus(conn)) {
-    case PQTRANS_IDLE:
-        own = true;
-        break;
-    case PQTRANS_INTRANS:
-        own = false;
-        break;
-    case PQTRANS_INERROR:
-        snprintf(errstr, errstr_size, "goals sync: the caller's transaction has failed");
+    if (!store_txn_own(st, "goals sync", &own, retriable, errstr, errstr_size))
         return false;
-    default:
-        snprintf(errstr, errstr_size, "goals sync: connection busy or broken");
-        *retriable = true;
-        return false;
-    }
 
     char err[512];
     bool ok = (!own || store_exec(st, "BEGIN", retriable, err, sizeof(err))) &&

@@ -1264,28 +1264,9 @@ bool judge_run(store_t *st, const goals_t *g, const judge_conf_t *conf, int64_t 
     memset(stats, 0, sizeof(*stats));
     *retriable = false;
 
-    PGconn *conn = store_conn(st);
-    if (!conn) {
-        snprintf(errstr, errstr_size, "judge: not connected to PostgreSQL");
-        *retriable = true;
-        return false;
-    }
     bool own;
-    switch (PQtransactionStatus(conn)) {
-    case PQTRANS_IDLE:
-        own = true;
-        break;
-    case PQTRANS_INTRANS:
-        own = false;
-        break;
-    case PQTRANS_INERROR:
-        snprintf(errstr, errstr_size, "judge: the caller's transaction has failed");
+    if (!store_txn_own(st, "judge", &own, retriable, errstr, errstr_size))
         return false;
-    default:
-        snprintf(errstr, errstr_size, "judge: connection busy or broken");
-        *retriable = true;
-        return false;
-    }
 
     timeutil_tz_t *own_tz = NULL;
     const timeutil_tz_t *tz = conf->tz;

@@ -1,6 +1,7 @@
 /* kpi_appt: latest-snapshot-wins appointment KPIs with retraction. */
 #include "gevinst/kpi_appt.h"
 
+#include "gevinst/hexkey.h"
 #include "gevinst/pgarray.h"
 
 #include <inttypes.h>
@@ -54,27 +55,6 @@ static bool newer(const snap_t *a, int64_t t, int64_t o, int32_t i)
     if (a->o != o)
         return a->o > o;
     return a->i > i;
-}
-
-static int hexval(char c)
-{
-    return c <= '9' ? c - '0' : c - 'a' + 10;
-}
-
-static void key_from_hex(uint8_t out[32], const char *hex)
-{
-    for (int i = 0; i < 32; i++)
-        out[i] = (uint8_t)(hexval(hex[2 * i]) << 4 | hexval(hex[2 * i + 1]));
-}
-
-static void key_to_hex(const uint8_t key[32], char out[65])
-{
-    static const char digits[] = "0123456789abcdef";
-    for (int i = 0; i < 32; i++) {
-        out[2 * i] = digits[key[i] >> 4];
-        out[2 * i + 1] = digits[key[i] & 15];
-    }
-    out[64] = '\0';
 }
 
 kpi_appt_t *kpi_appt_new(const timeutil_tz_t *tz, strpool_t *pool, size_t cache_max)
@@ -183,7 +163,7 @@ void kpi_appt_add(kpi_appt_t *ka, const event_t *ev, int64_t offset, int index)
     }
     staged_t *st = &ka->staged[ka->nstaged++];
     const event_appointment_t *a = &ev->appointment;
-    key_from_hex(st->key, a->appointment);
+    hexkey_decode(st->key, a->appointment);
     st->s.t = ev->time_us;
     st->s.o = offset;
     st->s.i = index;
@@ -231,7 +211,7 @@ static bool load_missing(kpi_appt_t *ka, store_t *st, char *errstr, size_t errst
         ka->misses++;
         e = lookup(ka, ka->staged[i].key, true);
         /* Absent until the database says otherwise. */
-        key_to_hex(e->key, hex);
+        hexkey_encode(e->key, hex);
         pgarray_add_text(&keys, hex);
     }
     bool ok = true;
@@ -249,7 +229,7 @@ static bool load_missing(kpi_appt_t *ka, store_t *st, char *errstr, size_t errst
         } else {
             for (int r = 0; r < PQntuples(res); r++) {
                 uint8_t key[32];
-                key_from_hex(key, PQgetvalue(res, r, 0));
+                hexkey_decode(key, PQgetvalue(res, r, 0));
                 entry_t *e = lookup(ka, key, true);
                 snap_t *s = &e->cur;
                 s->t = strtoll(PQgetvalue(res, r, 1), NULL, 10);
@@ -289,7 +269,7 @@ static kpi_flush_result_t write_states(kpi_appt_t *ka, store_t *st, char *errstr
     for (size_t d = 0; d < ka->ndirty; d++) {
         entry_t *e = lookup(ka, ka->dirty[d], false);
         pgarray_t *arr = e->pg_present ? upd : ins;
-        key_to_hex(e->key, hex);
+        hexkey_encode(e->key, hex);
         pgarray_add_text(&arr[0], hex);
         pgarray_add_int(&arr[1], e->cur.t);
         pgarray_add_int(&arr[2], e->cur.o);

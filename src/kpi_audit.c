@@ -1,6 +1,7 @@
 /* kpi_audit: active EHR time per user from the access log. */
 #include "gevinst/kpi_audit.h"
 
+#include "gevinst/hexkey.h"
 #include "gevinst/pgarray.h"
 
 #include <inttypes.h>
@@ -47,27 +48,6 @@ struct kpi_audit {
     uint8_t (*dirty)[32];
     size_t ndirty, dirty_cap;
 };
-
-static int hexval(char c)
-{
-    return c <= '9' ? c - '0' : c - 'a' + 10;
-}
-
-static void from_hex(uint8_t out[32], const char *hex)
-{
-    for (int i = 0; i < 32; i++)
-        out[i] = (uint8_t)(hexval(hex[2 * i]) << 4 | hexval(hex[2 * i + 1]));
-}
-
-static void to_hex(const uint8_t key[32], char out[65])
-{
-    static const char digits[] = "0123456789abcdef";
-    for (int i = 0; i < 32; i++) {
-        out[2 * i] = digits[key[i] >> 4];
-        out[2 * i + 1] = digits[key[i] & 15];
-    }
-    out[64] = '\0';
-}
 
 kpi_audit_t *kpi_audit_new(const timeutil_tz_t *tz, strpool_t *pool, const kpi_audit_conf_t *conf)
 {
@@ -150,14 +130,6 @@ static auser_t *lookup(kpi_audit_t *ka, const uint8_t key[32], bool create)
     return u;
 }
 
-static uint64_t hash_id(const char *s)
-{
-    uint64_t h = 1469598103934665603ull;
-    for (; *s; s++)
-        h = (h ^ (unsigned char)*s) * 1099511628211ull;
-    return h;
-}
-
 static bool is_doc(const kpi_audit_t *ka, const char *action)
 {
     for (char **p = ka->conf.doc_prefixes; p && *p; p++)
@@ -178,9 +150,9 @@ void kpi_audit_add(kpi_audit_t *ka, const event_t *ev, const char *topic, int32_
         ka->staged_cap = cap;
     }
     astaged_t *s = &ka->staged[ka->nstaged++];
-    from_hex(s->key, ev->audit.user);
+    hexkey_decode(s->key, ev->audit.user);
     s->e.t = ev->time_us;
-    s->e.tie = hash_id(ev->id);
+    s->e.tie = hexkey_fnv1a(ev->id, strlen(ev->id));
     s->e.unit = strpool_intern(ka->pool, ev->unit_id, strlen(ev->unit_id));
     s->e.doc = is_doc(ka, ev->audit.action);
     s->topic = topic;
@@ -262,7 +234,7 @@ static bool load_missing(kpi_audit_t *ka, store_t *st, char *errstr, size_t errs
         if (lookup(ka, ka->staged[i].key, false))
             continue;
         lookup(ka, ka->staged[i].key, true);
-        to_hex(ka->staged[i].key, hex);
+        hexkey_encode(ka->staged[i].key, hex);
         pgarray_add_text(&keys, hex);
     }
     if (keys.count == 0) {
@@ -281,7 +253,7 @@ static bool load_missing(kpi_audit_t *ka, store_t *st, char *errstr, size_t errs
         store_error(st, res, errstr, errstr_size);
     for (int r = 0; ok && r < PQntuples(res); r++) {
         uint8_t key[32];
-        from_hex(key, PQgetvalue(res, r, 0));
+        hexkey_decode(key, PQgetvalue(res, r, 0));
         auser_t *u = lookup(ka, key, true);
         u->in_db = true;
         u->ver = strtoll(PQgetvalue(res, r, 1), NULL, 10);
@@ -372,7 +344,7 @@ static bool count_user_days(kpi_audit_t *ka, store_t *st, kpi_delta_t *kd, const
     for (size_t i = 0; i < ka->nstaged; i++) {
         if (late[i])
             continue;
-        to_hex(ka->staged[i].key, hex);
+        hexkey_encode(ka->staged[i].key, hex);
         pgarray_add_text(&k, hex);
         pgarray_add_text(&u, ka->staged[i].e.unit);
         pgarray_add_int(&d, timeutil_local_day(ka->tz, ka->staged[i].e.t));
@@ -424,7 +396,7 @@ static kpi_audit_result_t write_users(kpi_audit_t *ka, store_t *st, char *errstr
             r = KPI_AUDIT_FAILED;
             break;
         }
-        to_hex(u->key, hex);
+        hexkey_encode(u->key, hex);
         pgarray_t *a = u->in_db ? upd : ins;
         pgarray_add_text(&a[0], hex);
         pgarray_add_int(&a[1], u->max_t);

@@ -1,6 +1,7 @@
 /* kpi_journal: order-independent duplicate detection over journal entries. */
 #include "gevinst/kpi_journal.h"
 
+#include "gevinst/hexkey.h"
 #include "gevinst/pgarray.h"
 
 #include <inttypes.h>
@@ -84,27 +85,6 @@ void kpi_journal_destroy(kpi_journal_t *kj)
     free(kj);
 }
 
-static int hexval(char c)
-{
-    return c <= '9' ? c - '0' : c - 'a' + 10;
-}
-
-static void from_hex(uint8_t out[32], const char *hex)
-{
-    for (int i = 0; i < 32; i++)
-        out[i] = (uint8_t)(hexval(hex[2 * i]) << 4 | hexval(hex[2 * i + 1]));
-}
-
-static void to_hex(const uint8_t key[32], char out[65])
-{
-    static const char digits[] = "0123456789abcdef";
-    for (int i = 0; i < 32; i++) {
-        out[2 * i] = digits[key[i] >> 4];
-        out[2 * i + 1] = digits[key[i] & 15];
-    }
-    out[64] = '\0';
-}
-
 void kpi_journal_add(kpi_journal_t *kj, const event_t *ev, int64_t offset, int index)
 {
     if (kj->nstaged == kj->staged_cap) {
@@ -121,12 +101,12 @@ void kpi_journal_add(kpi_journal_t *kj, const event_t *ev, int64_t offset, int i
     s->o = offset;
     s->i = index;
     if (ev->kind == EVENT_KIND_JOURNAL_ERROR) {
-        from_hex(s->entry, ev->journal_error.entry);
+        hexkey_decode(s->entry, ev->journal_error.entry);
         s->error = true;
         return;
     }
     const event_journal_recorded_t *j = &ev->journal;
-    from_hex(s->entry, j->entry);
+    hexkey_decode(s->entry, j->entry);
     /* The group key hashes the parts with their lengths, so no two different
      * (patient, item_type, fingerprint) triples can share an input. */
     unsigned char buf[PSEUDO_HEX_LEN + 2 * (4 + EVENT_STR_MAX)];
@@ -245,7 +225,7 @@ static bool load_entries(kpi_journal_t *kj, store_t *st, char *errstr, size_t er
             return false;
         }
         if (created) {
-            to_hex(kj->staged[s].entry, hex);
+            hexkey_encode(kj->staged[s].entry, hex);
             pgarray_add_text(&keys, hex);
         }
     }
@@ -261,7 +241,7 @@ static bool load_entries(kpi_journal_t *kj, store_t *st, char *errstr, size_t er
         return false;
     for (int r = 0; r < PQntuples(res); r++) {
         uint8_t key[32];
-        from_hex(key, PQgetvalue(res, r, 0));
+        hexkey_decode(key, PQgetvalue(res, r, 0));
         jent_t *e = &kj->ents[ent_get(kj, key, NULL)];
         e->known = true;
         bool erased = PQgetvalue(res, r, 8)[0] == 't';
@@ -272,7 +252,7 @@ static bool load_entries(kpi_journal_t *kj, store_t *st, char *errstr, size_t er
         e->vo = strtoll(PQgetvalue(res, r, 3), NULL, 10);
         e->vi = (int32_t)strtol(PQgetvalue(res, r, 4), NULL, 10);
         if (has_grp) {
-            from_hex(e->o_grp, PQgetvalue(res, r, 1));
+            hexkey_decode(e->o_grp, PQgetvalue(res, r, 1));
             e->o_t = e->vt;
             const char *u = PQgetvalue(res, r, 5);
             e->o_unit = strpool_intern(kj->pool, u, strlen(u));
@@ -410,7 +390,7 @@ static bool load_windows(kpi_journal_t *kj, store_t *st, const grange_t *r, size
     pgarray_init(&lo);
     pgarray_init(&hi);
     for (size_t i = 0; i < n; i++) {
-        to_hex(r[i].grp, hex);
+        hexkey_encode(r[i].grp, hex);
         pgarray_add_text(&g, hex);
         pgarray_add_int(&lo, r[i].lo - kj->window_us);
         pgarray_add_int(&hi, r[i].hi + kj->window_us);
@@ -431,7 +411,7 @@ static bool load_windows(kpi_journal_t *kj, store_t *st, const grange_t *r, size
     for (int row = 0; row < PQntuples(res); row++) {
         uint8_t key[32];
         bool created;
-        from_hex(key, PQgetvalue(res, row, 0));
+        hexkey_decode(key, PQgetvalue(res, row, 0));
         ssize_t idx = ent_get(kj, key, &created);
         if (idx < 0) {
             PQclear(res);
@@ -442,7 +422,7 @@ static bool load_windows(kpi_journal_t *kj, store_t *st, const grange_t *r, size
             continue; /* staged: the map already holds its stored and new state */
         jent_t *e = &kj->ents[idx];
         e->known = e->o_alive = e->n_alive = e->n_recorded = true;
-        from_hex(e->o_grp, PQgetvalue(res, row, 1));
+        hexkey_decode(e->o_grp, PQgetvalue(res, row, 1));
         memcpy(e->n_grp, e->o_grp, 32);
         e->o_t = e->n_t = e->vt = strtoll(PQgetvalue(res, row, 2), NULL, 10);
         e->vo = strtoll(PQgetvalue(res, row, 3), NULL, 10);
@@ -506,10 +486,10 @@ static bool write_entries(kpi_journal_t *kj, store_t *st, kpi_delta_t *kd, char 
             contribute(kj, kd, e->o_unit, e->o_t, e->o_dup, e->o_dur, -1);
         if (e->n_alive)
             contribute(kj, kd, e->n_unit, e->n_t, e->n_dup, e->n_dur, +1);
-        to_hex(e->entry, hex);
+        hexkey_encode(e->entry, hex);
         pgarray_add_text(&a[0], hex);
         if (e->n_recorded) {
-            to_hex(e->n_grp, hex);
+            hexkey_encode(e->n_grp, hex);
             pgarray_add_text(&a[1], hex);
             pgarray_add_text(&a[5], e->n_unit);
         } else {

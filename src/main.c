@@ -1,6 +1,5 @@
 /* gevinstd: command line, start-up checks, signals; the work is in pipeline. */
 #include "gevinst/config.h"
-#include "gevinst/deliver.h"
 #include "gevinst/goals.h"
 #include "gevinst/http.h"
 #include "gevinst/log.h"
@@ -222,15 +221,8 @@ int main(int argc, char **argv)
         log_error("%s", errstr);
         status = EXIT_USAGE;
     } else {
-        /* After pipeline_new: the decoder installs jansson's allocator hooks
-         * before any other thread uses jansson. */
-        deliver_t *deliver = deliver_start(cfg, errstr, sizeof(errstr));
-        if (!deliver)
-            log_error("deliver: %s; alerts are recorded but not sent", errstr);
-        pipeline_set_deliver(pl, deliver);
         pipeline_flags_t flags = {&stop_flag, &reload_flag};
         status = pipeline_run(pl, &flags, exit_on_eof);
-        deliver_stop(deliver);
     }
     pipeline_destroy(pl);
     http_stop(http);

@@ -7,9 +7,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* "gevi" "nstd": any constant shared by every instance will do. */
-#define MIGRATE_LOCK_KEY "7450580227585434724"
-
 static bool exec_ok(PGconn *conn, const char *sql, bool *retriable, char *errstr,
                     size_t errstr_size)
 {

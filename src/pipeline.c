@@ -76,6 +76,8 @@ struct pipeline {
     size_t nparts;
     bool assigned_once;
     bool need_resync;
+    const pipeline_flags_t *flags; /* while running: the stop flag */
+    bool rejoin_pending;           /* left and rejoined the group to resync (see rejoin) */
 
     int64_t batch_events;
     int64_t batch_start_ms;
@@ -93,7 +95,7 @@ struct pipeline {
     uint64_t last_hits, last_misses;
     int64_t commit_ms_sum, commit_count; /* since the last stats line */
     bool ready_sent;
-    deliver_t *deliver; /* borrowed; NULL: no delivery */
+    deliver_t *deliver; /* NULL: could not start; alerts are recorded, not sent */
     bool judge_due;     /* something committed or reloaded since the last run */
     int64_t last_judge_ms;
 };
@@ -469,11 +471,26 @@ static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
         pl->assignment = rd_kafka_topic_partition_list_copy(partitions);
         pl->assigned_once = true;
         pl->need_resync = true;
-        if (!resync(pl)) {
-            /* PostgreSQL is away: hold the partitions without fetching until
-             * the stored offsets can be read. */
-            rd_kafka_assign(rk, NULL);
-            parts_clear(pl);
+        pl->rejoin_pending = false;
+        /* Positions come from PostgreSQL only: wait here until they can be
+         * read. An empty local assignment instead would leave the group
+         * thinking we consume, and rd_kafka_assign() outside this callback
+         * races with rebalances in librdkafka 2.0.2. */
+        while (!resync(pl)) {
+            char errstr[512];
+            if (pl->flags && *pl->flags->stop) {
+                rd_kafka_assign(rk, NULL);
+                parts_clear(pl);
+                return;
+            }
+            notify_watchdog();
+            int wait = store_backoff_ms(pl->store);
+            for (int waited = 0; waited < wait && !(pl->flags && *pl->flags->stop); waited += 50)
+                nanosleep(&(struct timespec){0, 50 * 1000000L}, NULL);
+            if (!store_connected(pl->store) && store_connect(pl->store, errstr, sizeof(errstr)))
+                log_info("store: reconnected to PostgreSQL");
+            else if (!store_connected(pl->store))
+                log_error("store: PostgreSQL unavailable, partitions wait: %s", errstr);
         }
         return;
     }
@@ -497,6 +514,9 @@ static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
         parts_clear(pl);
         batch_discard(pl);
         pl->need_resync = false;
+        /* Until the next assignment: --exit-on-eof must not take "no
+         * partitions" for "every partition at its end". */
+        pl->assigned_once = false;
         return;
     }
     log_error("pipeline: rebalance error: %s", rd_kafka_err2str(err));
@@ -902,6 +922,23 @@ static bool all_eof(const pipeline_t *pl)
     return true;
 }
 
+/* Resync outside the rebalance callback: librdkafka 2.0.2 can abort
+ * (rd_kafka_assignment_partition_stopped) when an rd_kafka_assign() from the
+ * poll loop meets a revoke, so positions are only ever set in the callback:
+ * leave the group and join again, and the assign callback re-reads the
+ * stored offsets. Failures are rare (outages, fencing); a rebalance is cheap
+ * next to counting anything twice. */
+static void rejoin(pipeline_t *pl)
+{
+    log_info("pipeline: rejoining the group to resume from the stored positions");
+    pl->rejoin_pending = true;
+    rd_kafka_resp_err_t err = rd_kafka_unsubscribe(pl->rk);
+    if (err)
+        log_warn("pipeline: unsubscribe: %s", rd_kafka_err2str(err));
+    if (!subscribe(pl))
+        pl->rejoin_pending = false; /* try again on the next turn */
+}
+
 /* Judges goals and data alerts on the data as it stands; writes alerts and
  * their outbox rows in one transaction. Outside any batch transaction. A
  * failure is logged and tried again at the next run. */
@@ -983,8 +1020,15 @@ static void stats_line(pipeline_t *pl, int64_t elapsed_ms, uint64_t *last_events
 int pipeline_run(pipeline_t *pl, const pipeline_flags_t *flags, bool exit_on_eof)
 {
     char errstr[512];
+    pl->flags = flags;
     if (!prepare_database(pl, flags))
         return *flags->stop ? 0 : 1;
+    /* Once the schema is there. Its own thread and connection: a slow SMTP
+     * relay never stalls consumption. (The decoder, made in pipeline_new,
+     * has installed jansson's allocator hooks before this thread starts.) */
+    pl->deliver = deliver_start(pl->cfg, errstr, sizeof(errstr));
+    if (!pl->deliver)
+        log_error("deliver: %s; alerts are recorded but not sent", errstr);
     if (!subscribe(pl))
         return 1;
 
@@ -1040,8 +1084,8 @@ int pipeline_run(pipeline_t *pl, const pipeline_flags_t *flags, bool exit_on_eof
                               errstr);
                 }
             }
-            if (store_connected(pl->store) && !resync(pl))
-                next_connect_ms = now_ms() + store_backoff_ms(pl->store);
+            if (store_connected(pl->store) && !pl->rejoin_pending)
+                rejoin(pl);
         }
 
         rd_kafka_message_t *m = rd_kafka_consumer_poll(pl->rk, POLL_MS);
@@ -1053,9 +1097,10 @@ int pipeline_run(pipeline_t *pl, const pipeline_flags_t *flags, bool exit_on_eof
             rd_kafka_message_destroy(m);
         }
 
-        if (pl->batch_events >= pl->cfg->batch_events ||
-            (pl->batch_events && now_ms() - pl->batch_start_ms >= pl->cfg->batch_ms) ||
-            (!m && (pl->batch_events || positions_dirty(pl))))
+        if (!pl->need_resync &&
+            (pl->batch_events >= pl->cfg->batch_events ||
+             (pl->batch_events && now_ms() - pl->batch_start_ms >= pl->cfg->batch_ms) ||
+             (!m && (pl->batch_events || positions_dirty(pl)))))
             batch_commit(pl);
         /* Judging reads the whole KPI history: not after every batch, and
          * while a backlog is consumed only now and then, since partitions
@@ -1084,18 +1129,16 @@ int pipeline_run(pipeline_t *pl, const pipeline_flags_t *flags, bool exit_on_eof
              " events accepted, %" PRIu64 " rejected, %" PRIu64 " batches committed",
              pl->consumed, pl->accepted, pl->rejected, pl->batches);
     rd_kafka_consumer_close(pl->rk);
+    deliver_stop(pl->deliver);
+    pl->deliver = NULL;
     return 0;
-}
-
-void pipeline_set_deliver(pipeline_t *pl, deliver_t *d)
-{
-    pl->deliver = d;
 }
 
 void pipeline_destroy(pipeline_t *pl)
 {
     if (!pl)
         return;
+    deliver_stop(pl->deliver);
     if (pl->rk)
         rd_kafka_destroy(pl->rk);
     if (pl->assignment)

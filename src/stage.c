@@ -1,5 +1,6 @@
 /* stage: batch rows for rejected_event, intake_daily and unit_seen. */
 #include "gevinst/stage.h"
+#include "gevinst/hexkey.h"
 
 #include "gevinst/pgarray.h"
 
@@ -128,14 +129,6 @@ void stage_count(stage_t *sg, const char *topic, const char *outcome, int64_t n)
     sg->counts[sg->count_len++] = (count_cell_t){strdup(topic), strdup(outcome), n};
 }
 
-static uint64_t hash_bytes(const char *s, size_t n)
-{
-    uint64_t h = 1469598103934665603ull; /* FNV-1a */
-    for (size_t i = 0; i < n; i++)
-        h = (h ^ (unsigned char)s[i]) * 1099511628211ull;
-    return h;
-}
-
 static void unit_grow(stage_t *sg)
 {
     size_t cap = sg->unit_cap * 2;
@@ -146,7 +139,7 @@ static void unit_grow(stage_t *sg)
         unit_cell_t *c = &sg->units[i];
         if (!c->unit_id)
             continue;
-        size_t j = hash_bytes(c->unit_id, strlen(c->unit_id)) & (cap - 1);
+        size_t j = hexkey_fnv1a(c->unit_id, strlen(c->unit_id)) & (cap - 1);
         while (cells[j].unit_id)
             j = (j + 1) & (cap - 1);
         cells[j] = *c;
@@ -170,7 +163,7 @@ void stage_unit(stage_t *sg, const char *unit_id, size_t unit_len, int64_t when_
 {
     if (sg->unit_len * 2 >= sg->unit_cap)
         unit_grow(sg);
-    size_t j = hash_bytes(unit_id, unit_len) & (sg->unit_cap - 1);
+    size_t j = hexkey_fnv1a(unit_id, unit_len) & (sg->unit_cap - 1);
     while (sg->units[j].unit_id) {
         unit_cell_t *c = &sg->units[j];
         if (strncmp(c->unit_id, unit_id, unit_len) == 0 && c->unit_id[unit_len] == '\0') {

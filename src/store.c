@@ -144,3 +144,29 @@ bool store_exec(store_t *st, const char *sql, bool *retriable, char *errstr, siz
     PQclear(res);
     return ok;
 }
+
+bool store_txn_own(store_t *st, const char *who, bool *own, bool *retriable, char *errstr,
+                   size_t errstr_size)
+{
+    PGconn *conn = store_conn(st);
+    if (!conn) {
+        snprintf(errstr, errstr_size, "%s: not connected to PostgreSQL", who);
+        *retriable = true;
+        return false;
+    }
+    switch (PQtransactionStatus(conn)) {
+    case PQTRANS_IDLE:
+        *own = true;
+        return true;
+    case PQTRANS_INTRANS:
+        *own = false;
+        return true;
+    case PQTRANS_INERROR:
+        snprintf(errstr, errstr_size, "%s: the caller's transaction has failed", who);
+        return false;
+    default:
+        snprintf(errstr, errstr_size, "%s: connection busy or broken", who);
+        *retriable = true;
+        return false;
+    }
+}

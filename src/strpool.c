@@ -1,5 +1,6 @@
 /* strpool: open-addressing set of strings. */
 #include "gevinst/strpool.h"
+#include "gevinst/hexkey.h"
 
 #include <stdint.h>
 #include <stdlib.h>
@@ -9,14 +10,6 @@ struct strpool {
     char **slots;
     size_t cap, count;
 };
-
-static uint64_t hash(const char *s, size_t n)
-{
-    uint64_t h = 1469598103934665603ull; /* FNV-1a */
-    for (size_t i = 0; i < n; i++)
-        h = (h ^ (unsigned char)s[i]) * 1099511628211ull;
-    return h;
-}
 
 strpool_t *strpool_new(void)
 {
@@ -51,7 +44,7 @@ static int grow(strpool_t *sp)
     for (size_t i = 0; i < sp->cap; i++) {
         if (!sp->slots[i])
             continue;
-        size_t j = hash(sp->slots[i], strlen(sp->slots[i])) & (cap - 1);
+        size_t j = hexkey_fnv1a(sp->slots[i], strlen(sp->slots[i])) & (cap - 1);
         while (slots[j])
             j = (j + 1) & (cap - 1);
         slots[j] = sp->slots[i];
@@ -66,7 +59,7 @@ const char *strpool_intern(strpool_t *sp, const char *s, size_t len)
 {
     if (sp->count * 2 >= sp->cap && grow(sp) != 0)
         return NULL;
-    size_t j = hash(s, len) & (sp->cap - 1);
+    size_t j = hexkey_fnv1a(s, len) & (sp->cap - 1);
     while (sp->slots[j]) {
         if (strncmp(sp->slots[j], s, len) == 0 && sp->slots[j][len] == '\0')
             return sp->slots[j];

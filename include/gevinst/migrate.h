@@ -19,6 +19,10 @@ bool migrate_run(PGconn *conn, int *applied, bool *retriable, char *errstr, size
 bool migrate_run_list(PGconn *conn, const migration_t *list, size_t count, int *applied,
                       bool *retriable, char *errstr, size_t errstr_size);
 
+/* The advisory lock migrations run under ("gevi" "nstd"); other schema-wide
+ * set-up (grants) takes it too. */
+#define MIGRATE_LOCK_KEY "7450580227585434724"
+
 /* Highest version compiled in. */
 int migrate_latest_version(void);
 

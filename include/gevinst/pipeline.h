@@ -25,16 +25,10 @@ typedef struct pipeline_flags {
 pipeline_t *pipeline_new(const config_t *cfg, pseudo_t *pseudo, goals_t *goals, char *errstr,
                          size_t errstr_size);
 
-struct deliver;
-
-/* The alert deliverer to wake after judging, flush before --exit-on-eof
- * exits, and reconfigure on SIGHUP (borrowed; may be NULL). */
-void pipeline_set_deliver(pipeline_t *pl, struct deliver *d);
-
 /* Runs until *flags.stop, or with exit_on_eof until every assigned partition
  * has reached its end and all is committed. Connects to PostgreSQL (retrying
- * with backoff), applies migrations, subscribes. Returns the process exit
- * status: 0 clean stop, 1 runtime failure. */
+ * with backoff), applies migrations, starts the alert deliverer, subscribes. Returns the process
+ * exit status: 0 clean stop, 1 runtime failure. */
 int pipeline_run(pipeline_t *pl, const pipeline_flags_t *flags, bool exit_on_eof);
 
 /* Stops consuming, closes the consumer; destroy accepts NULL. */

@@ -35,6 +35,14 @@ PGconn *store_conn(store_t *st);
  * *retriable (may be NULL) says whether the connection was the cause. */
 bool store_exec(store_t *st, const char *sql, bool *retriable, char *errstr, size_t errstr_size);
 
+/* For functions that run in the caller's transaction when one is open and in
+ * their own otherwise: *own is true when the connection is idle (the callee
+ * opens and ends the transaction). False with errstr (prefixed by who) when
+ * not connected, busy or inside a failed transaction (*retriable set for the
+ * first two); *retriable is left alone on success. */
+bool store_txn_own(store_t *st, const char *who, bool *own, bool *retriable, char *errstr,
+                   size_t errstr_size);
+
 /* Fills errstr from res or the connection and tells whether the failure was
  * the connection's (retry) rather than the statement's. Clears nothing. */
 bool store_error(store_t *st, PGresult *res, char *errstr, size_t errstr_size);
