@@ -283,6 +283,13 @@ commit_span() { # log
     } END { if (n > 1) printf "%.3f %d %.3f\n", last - first, after, in_commit / 1000; else print "0 0 0" }' "$1"
 }
 
+# KPI totals (sum of num/den per KPI): identical for identical input, whatever the batching,
+# so two builds can be compared on them.
+kpi_totals() {
+    q "SELECT string_agg(kpi || '=' || n || '/' || d, ' ' ORDER BY kpi)
+       FROM (SELECT kpi, sum(num) n, sum(den) d FROM gevinst.kpi_bucket GROUP BY kpi) x"
+}
+
 state_sizes() {
     local tab=appt_state
     [ "$kind" = journal ] && tab=journal_entry
@@ -342,6 +349,7 @@ if [ "$stream" = 1 ]; then
     # RSS (kB) when the count first passed each million, and the peak.
     awk -F'\t' 'BEGIN {m = 1000000} $2 >= m {while ($2 >= m) {printf "rss_at_events %d %s %s\n", m, $3, $4; m += 1000000}}
         $4 > hwm {hwm = $4} END {printf "rss_peak_kb %s\n", hwm}' "$out/rss.tsv" | tee -a "$out/summary.txt"
+    say "kpis $(kpi_totals)"
     read -r tab rows total heap per_row < <(state_sizes)
     say "state: $tab rows=$rows total_bytes=$total heap_bytes=$heap bytes_per_row=$per_row" \
         "MB_per_million_rows=$(awk -v t="$total" -v r="$rows" 'BEGIN {printf "%.1f", t / r}')" \
@@ -424,6 +432,7 @@ for ((r = 1; r <= runs; r++)); do
         fail=1
     fi
     check_counts "$produced" || fail=1
+    say "run $r: kpis $(kpi_totals)"
     rate_wall=$(awk -v e="$produced" -v s="$wall" 'BEGIN {printf "%.0f", e / s}')
     # Events per message as produced: the log counts messages.
     rate_commit=$(awk -v m="$after" -v s="$span" -v e="$produced" -v n="$messages" \
