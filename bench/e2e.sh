@@ -399,6 +399,7 @@ for ((r = 1; r <= runs; r++)); do
         sleep 0.5
     fi
     [ "$pg_stats" = 1 ] && q 'SELECT pg_stat_statements_reset()' >/dev/null
+    q "SELECT pg_stat_reset_shared('wal')" >/dev/null
     wait_quiet
     load_before=$(load1)
     mock_cpu0=$(cpu_s "$GEVINST_TEST_KAFKA_PID")
@@ -433,6 +434,8 @@ for ((r = 1; r <= runs; r++)); do
     fi
     check_counts "$produced" || fail=1
     say "run $r: kpis $(kpi_totals)"
+    say "run $r: WAL $(q "SELECT round(wal_bytes / $produced) || ' bytes/event, ' ||
+        round(wal_fpi::numeric / $produced, 3) || ' full-page images/event'  FROM pg_stat_wal")"
     rate_wall=$(awk -v e="$produced" -v s="$wall" 'BEGIN {printf "%.0f", e / s}')
     # Events per message as produced: the log counts messages.
     rate_commit=$(awk -v m="$after" -v s="$span" -v e="$produced" -v n="$messages" \
