@@ -60,7 +60,7 @@ grep -E "store:|pipeline: (assigned|consuming|stopping|every)" "$work/gevinstd.l
 
 q() { psql -X -q -P pager=off -P footer=off "$GEVINST_TEST_CONNINFO" -c "$1"; }
 echo
-echo "== no-show rate and self-booking share per unit, per service area, April-June 2025 (gevinst.kpi_monthly)"
+echo "== no-show rate and self-booking share per service area, April-June 2025 (gevinst.kpi_monthly)"
 q "SELECT unit_id, to_char(month_start, 'YYYY-MM') AS month,
           round(max(value) FILTER (WHERE kpi = 'no_show_rate')::numeric, 3) AS no_show_rate,
           round(max(value) FILTER (WHERE kpi = 'no_show_rate_self_booked')::numeric, 3) AS self_booked,
