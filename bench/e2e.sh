@@ -80,6 +80,9 @@ done
 for c in kcat /usr/bin/time psql; do
     command -v "$c" >/dev/null || { echo "e2e: $c not found" >&2; exit 1; }
 done
+# A stale binary measures old code: say so.
+newest_src=$(find "$repo/src" "$repo/include" "$repo/sql" -newer "$gevinstd" -type f 2>/dev/null | head -1)
+[ -z "$newest_src" ] || echo "e2e: warning: $gevinstd is older than $newest_src: rebuild" >&2
 [ -n "$out" ] || out=$(mktemp -d /tmp/gevinst-e2e.XXXXXX)
 mkdir -p "$out" && out=$(cd "$out" && pwd)
 
@@ -318,7 +321,8 @@ say "e2e: kind=$kind events~$events runs=$runs durable=$durable partitions=$part
     "compression=$compression settings=${sets[*]:-defaults}" \
     "stream=$stream out=$out"
 say "e2e: $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GB", $2 / 1048576}' /proc/meminfo)," \
-    "$(uname -r), gevinstd $("$gevinstd" --version 2>&1 | head -1), git $(git -C "$repo" rev-parse --short HEAD)"
+    "$(uname -r), gevinstd $("$gevinstd" --version 2>&1 | head -1) built $(date -u -r "$gevinstd" \
+    +%FT%TZ), git $(git -C "$repo" rev-parse --short HEAD)"
 
 if [ "$stream" = 1 ]; then
     # ---- memory while the stream grows ---------------------------------------------------
