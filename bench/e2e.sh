@@ -368,7 +368,9 @@ if [ "$stream" = 1 ]; then
     say "e2e: stream: $produced events produced at --rate $rate, gevinstd exit status $status"
     # RSS (kB) when the count first passed each million, and the peak.
     awk -F'\t' 'BEGIN {m = 1000000} $2 >= m {while ($2 >= m) {printf "rss_at_events %d %s %s\n", m, $3, $4; m += 1000000}}
-        $4 > hwm {hwm = $4} END {printf "rss_peak_kb %s\n", hwm}' "$out/rss.tsv" | tee -a "$out/summary.txt"
+        $4 > hwm {hwm = $4} $3 != "" {rss = $3; n = $2}
+        END {printf "rss_final_kb %s at %s events\nrss_peak_kb %s\n", rss, n, hwm}' "$out/rss.tsv" |
+        tee -a "$out/summary.txt"
     say "kpis $(kpi_totals)"
     read -r tab rows total heap per_row < <(state_sizes)
     say "state: $tab rows=$rows total_bytes=$total heap_bytes=$heap bytes_per_row=$per_row" \
