@@ -40,8 +40,13 @@ struct kpi_appt {
     size_t cache_max;
     entry_t *tab;
     size_t cap, count;
+    /* Double-buffered staging: kpi_appt_add() fills `in` while a flush may
+     * be reading `staged` in the commit thread (kpi_appt_detach). */
     staged_t *staged;
     size_t nstaged, staged_cap;
+    staged_t *in;
+    size_t nin, in_cap;
+    bool detached;
     /* Keys changed in this batch, so a flush never walks the whole cache. */
     uint8_t (*dirty)[32];
     size_t ndirty, dirty_cap;
@@ -80,6 +85,7 @@ void kpi_appt_destroy(kpi_appt_t *ka)
         return;
     free(ka->tab);
     free(ka->staged);
+    free(ka->in);
     free(ka->dirty);
     free(ka);
 }
@@ -151,32 +157,49 @@ static bool mark_dirty(kpi_appt_t *ka, entry_t *e)
     return true;
 }
 
-void kpi_appt_add(kpi_appt_t *ka, const event_t *ev, int64_t offset, int index)
+bool kpi_appt_add(kpi_appt_t *ka, const event_t *ev, int64_t offset, int index)
 {
-    if (ka->nstaged == ka->staged_cap) {
-        size_t cap = ka->staged_cap ? ka->staged_cap * 2 : 1024;
-        staged_t *p = realloc(ka->staged, cap * sizeof(*p));
+    if (ka->nin == ka->in_cap) {
+        size_t cap = ka->in_cap ? ka->in_cap * 2 : 1024;
+        staged_t *p = realloc(ka->in, cap * sizeof(*p));
         if (!p)
-            return;
-        ka->staged = p;
-        ka->staged_cap = cap;
+            return false;
+        ka->in = p;
+        ka->in_cap = cap;
     }
-    staged_t *st = &ka->staged[ka->nstaged++];
+    const char *unit = strpool_intern(ka->pool, ev->unit_id, strlen(ev->unit_id));
+    if (!unit)
+        return false;
+    staged_t *st = &ka->in[ka->nin++];
     const event_appointment_t *a = &ev->appointment;
     hexkey_decode(st->key, a->appointment);
     st->s.t = ev->time_us;
     st->s.o = offset;
     st->s.i = index;
-    st->s.unit = strpool_intern(ka->pool, ev->unit_id, strlen(ev->unit_id));
+    st->s.unit = unit;
     st->s.start_day = timeutil_local_day(ka->tz, a->start_us);
     st->s.booked_day = timeutil_local_day(ka->tz, a->booked_at_us);
     st->s.channel = (uint8_t)a->channel;
     st->s.status = (uint8_t)a->status;
+    return true;
 }
 
 size_t kpi_appt_pending(const kpi_appt_t *ka)
 {
-    return ka->nstaged;
+    return ka->nin + (ka->detached ? ka->nstaged : 0);
+}
+
+void kpi_appt_detach(kpi_appt_t *ka)
+{
+    staged_t *p = ka->staged;
+    size_t cap = ka->staged_cap;
+    ka->staged = ka->in;
+    ka->staged_cap = ka->in_cap;
+    ka->nstaged = ka->nin;
+    ka->in = p;
+    ka->in_cap = cap;
+    ka->nin = 0;
+    ka->detached = true;
 }
 
 /* Adds (sign +1) or takes back (-1) what one winning snapshot contributes. */
@@ -349,6 +372,9 @@ static kpi_flush_result_t write_states(kpi_appt_t *ka, store_t *st, char *errstr
 kpi_flush_result_t kpi_appt_flush(kpi_appt_t *ka, store_t *st, kpi_delta_t *kd, char *errstr,
                                   size_t errstr_size)
 {
+    if (!ka->detached)
+        kpi_appt_detach(ka);
+    ka->detached = false;
     if (ka->nstaged == 0)
         return KPI_FLUSH_OK;
     if (!load_missing(ka, st, errstr, errstr_size))
@@ -391,7 +417,8 @@ void kpi_appt_committed(kpi_appt_t *ka)
 
 void kpi_appt_discard(kpi_appt_t *ka)
 {
-    ka->nstaged = 0;
+    ka->nstaged = ka->nin = 0;
+    ka->detached = false;
     cache_clear(ka);
 }
 

@@ -43,8 +43,13 @@ struct kpi_audit {
     kpi_audit_conf_t conf;
     auser_t *tab;
     size_t cap, count;
+    /* Double-buffered staging (see kpi_audit_detach): add fills `in`, a
+     * flush reads `staged`. */
     astaged_t *staged;
     size_t nstaged, staged_cap;
+    astaged_t *in;
+    size_t nin, in_cap;
+    bool detached;
     uint8_t (*dirty)[32];
     size_t ndirty, dirty_cap;
 };
@@ -84,6 +89,7 @@ void kpi_audit_destroy(kpi_audit_t *ka)
     cache_clear(ka);
     free(ka->tab);
     free(ka->staged);
+    free(ka->in);
     free(ka->dirty);
     free(ka);
 }
@@ -138,33 +144,50 @@ static bool is_doc(const kpi_audit_t *ka, const char *action)
     return false;
 }
 
-void kpi_audit_add(kpi_audit_t *ka, const event_t *ev, const char *topic, int32_t partition,
+bool kpi_audit_add(kpi_audit_t *ka, const event_t *ev, const char *topic, int32_t partition,
                    int64_t offset, int index)
 {
-    if (ka->nstaged == ka->staged_cap) {
-        size_t cap = ka->staged_cap ? ka->staged_cap * 2 : 1024;
-        astaged_t *p = realloc(ka->staged, cap * sizeof(*p));
+    if (ka->nin == ka->in_cap) {
+        size_t cap = ka->in_cap ? ka->in_cap * 2 : 1024;
+        astaged_t *p = realloc(ka->in, cap * sizeof(*p));
         if (!p)
-            return;
-        ka->staged = p;
-        ka->staged_cap = cap;
+            return false;
+        ka->in = p;
+        ka->in_cap = cap;
     }
-    astaged_t *s = &ka->staged[ka->nstaged++];
+    const char *unit = strpool_intern(ka->pool, ev->unit_id, strlen(ev->unit_id));
+    if (!unit)
+        return false;
+    astaged_t *s = &ka->in[ka->nin++];
     hexkey_decode(s->key, ev->audit.user);
     s->e.t = ev->time_us;
     s->e.tie = hexkey_fnv1a(ev->id, strlen(ev->id));
-    s->e.unit = strpool_intern(ka->pool, ev->unit_id, strlen(ev->unit_id));
+    s->e.unit = unit;
     s->e.doc = is_doc(ka, ev->audit.action);
     s->topic = topic;
     s->partition = partition;
     s->offset = offset;
     s->index = index;
     snprintf(s->event_id, sizeof(s->event_id), "%s", ev->id);
+    return true;
 }
 
 size_t kpi_audit_pending(const kpi_audit_t *ka)
 {
-    return ka->nstaged;
+    return ka->nin + (ka->detached ? ka->nstaged : 0);
+}
+
+void kpi_audit_detach(kpi_audit_t *ka)
+{
+    astaged_t *p = ka->staged;
+    size_t cap = ka->staged_cap;
+    ka->staged = ka->in;
+    ka->staged_cap = ka->in_cap;
+    ka->nstaged = ka->nin;
+    ka->in = p;
+    ka->in_cap = cap;
+    ka->nin = 0;
+    ka->detached = true;
 }
 
 /* ---- persisted form of the recent events: "t tie doc len:unit\n" ------- */
@@ -458,6 +481,9 @@ kpi_audit_result_t kpi_audit_flush(kpi_audit_t *ka, store_t *st, kpi_delta_t *kd
                                    kpi_audit_late_cb on_late, void *opaque, char *errstr,
                                    size_t errstr_size)
 {
+    if (!ka->detached)
+        kpi_audit_detach(ka);
+    ka->detached = false;
     if (ka->nstaged == 0)
         return KPI_AUDIT_OK;
     if (!load_missing(ka, st, errstr, errstr_size))
@@ -508,6 +534,7 @@ void kpi_audit_committed(kpi_audit_t *ka)
 
 void kpi_audit_discard(kpi_audit_t *ka)
 {
-    ka->nstaged = 0;
+    ka->nstaged = ka->nin = 0;
+    ka->detached = false;
     cache_clear(ka);
 }

@@ -53,8 +53,13 @@ struct kpi_journal {
     const timeutil_tz_t *tz;
     strpool_t *pool;
     int64_t window_us, default_dur_us;
+    /* Double-buffered staging (see kpi_journal_detach): add fills `in`, a
+     * flush reads `staged`. */
     jstaged_t *staged;
     size_t nstaged, staged_cap;
+    jstaged_t *in;
+    size_t nin, in_cap;
+    bool detached;
     /* Per flush. */
     jent_t *ents;
     size_t nents, ents_cap;
@@ -80,22 +85,23 @@ void kpi_journal_destroy(kpi_journal_t *kj)
     if (!kj)
         return;
     free(kj->staged);
+    free(kj->in);
     free(kj->ents);
     free(kj->index);
     free(kj);
 }
 
-void kpi_journal_add(kpi_journal_t *kj, const event_t *ev, int64_t offset, int index)
+bool kpi_journal_add(kpi_journal_t *kj, const event_t *ev, int64_t offset, int index)
 {
-    if (kj->nstaged == kj->staged_cap) {
-        size_t cap = kj->staged_cap ? kj->staged_cap * 2 : 1024;
-        jstaged_t *p = realloc(kj->staged, cap * sizeof(*p));
+    if (kj->nin == kj->in_cap) {
+        size_t cap = kj->in_cap ? kj->in_cap * 2 : 1024;
+        jstaged_t *p = realloc(kj->in, cap * sizeof(*p));
         if (!p)
-            return;
-        kj->staged = p;
-        kj->staged_cap = cap;
+            return false;
+        kj->in = p;
+        kj->in_cap = cap;
     }
-    jstaged_t *s = &kj->staged[kj->nstaged++];
+    jstaged_t *s = &kj->in[kj->nin];
     memset(s, 0, sizeof(*s));
     s->t = ev->time_us;
     s->o = offset;
@@ -103,7 +109,8 @@ void kpi_journal_add(kpi_journal_t *kj, const event_t *ev, int64_t offset, int i
     if (ev->kind == EVENT_KIND_JOURNAL_ERROR) {
         hexkey_decode(s->entry, ev->journal_error.entry);
         s->error = true;
-        return;
+        kj->nin++;
+        return true;
     }
     const event_journal_recorded_t *j = &ev->journal;
     hexkey_decode(s->entry, j->entry);
@@ -124,17 +131,35 @@ void kpi_journal_add(kpi_journal_t *kj, const event_t *ev, int64_t offset, int i
     n += 4 + len;
     SHA256(buf, n, s->grp);
     s->unit = strpool_intern(kj->pool, ev->unit_id, strlen(ev->unit_id));
+    if (!s->unit)
+        return false;
     s->dur_us = j->has_duration ? (int64_t)(j->duration_s * 1e6 + 0.5) : kj->default_dur_us;
+    kj->nin++;
+    return true;
 }
 
 size_t kpi_journal_pending(const kpi_journal_t *kj)
 {
-    return kj->nstaged;
+    return kj->nin + (kj->detached ? kj->nstaged : 0);
+}
+
+void kpi_journal_detach(kpi_journal_t *kj)
+{
+    jstaged_t *p = kj->staged;
+    size_t cap = kj->staged_cap;
+    kj->staged = kj->in;
+    kj->staged_cap = kj->in_cap;
+    kj->nstaged = kj->nin;
+    kj->in = p;
+    kj->in_cap = cap;
+    kj->nin = 0;
+    kj->detached = true;
 }
 
 void kpi_journal_discard(kpi_journal_t *kj)
 {
-    kj->nstaged = 0;
+    kj->nstaged = kj->nin = 0;
+    kj->detached = false;
     kj->nents = 0;
 }
 
@@ -530,6 +555,9 @@ static bool write_entries(kpi_journal_t *kj, store_t *st, kpi_delta_t *kd, char 
 bool kpi_journal_flush(kpi_journal_t *kj, store_t *st, kpi_delta_t *kd, char *errstr,
                        size_t errstr_size)
 {
+    if (!kj->detached)
+        kpi_journal_detach(kj);
+    kj->detached = false;
     if (kj->nstaged == 0)
         return true;
     bool ok = false;

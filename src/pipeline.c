@@ -7,7 +7,13 @@
  * committed can always be thrown away and consumed again: after any failure
  * the pipeline "resyncs", re-reading the stored offsets and re-assigning the
  * partitions at them. All Kafka calls and the rebalance callback run in the
- * one polling thread (librdkafka 2.0.x has races otherwise). */
+ * one polling thread (librdkafka 2.0.x has races otherwise).
+ *
+ * Batches are committed in a second thread, so the polling thread decodes
+ * batch N+1 while PostgreSQL works on batch N. At most one batch is in
+ * flight; it owns the store connection, the KPI caches and the back stage
+ * until commit_join() has collected it. Anything else that needs those (a
+ * resync, a rebalance, judging, a reload, a discard) joins first. */
 #include "gevinst/pipeline.h"
 
 #include "gevinst/dash.h"
@@ -31,6 +37,7 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <librdkafka/rdkafka.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -42,6 +49,12 @@
 #define JUDGE_INTERVAL_MS 5000
 #define JUDGE_BACKLOG_INTERVAL_MS 300000
 #define DELIVER_FLUSH_MS 60000
+
+typedef enum commit_result {
+    COMMIT_OK,
+    COMMIT_FENCED, /* another instance moved an offset: our batch is stale */
+    COMMIT_FAILED, /* database error or outage */
+} commit_result_t;
 
 typedef struct part {
     char *topic;
@@ -87,9 +100,30 @@ struct pipeline {
     const rd_kafka_message_t *cur_msg;
     const char *cur_topic;
     int64_t now_us;
+    bool add_failed; /* a KPI module could not stage an event (out of memory) */
 
     /* This batch's tallies, published to metrics when it commits. */
     metrics_batch_t mb;
+
+    /* The batch in flight (see the top of the file). The commit thread
+     * reads and writes only these, the store, the KPI modules' flush side
+     * and kpi_delta while cstate is C_BUSY. */
+    pthread_t committer;
+    bool committer_started;
+    pthread_mutex_t cmu;
+    pthread_cond_t ccv;
+    enum { C_IDLE, C_BUSY, C_DONE, C_QUIT } cstate;
+    bool inflight;           /* handed over and not yet joined */
+    stage_t *back;           /* its stage */
+    metrics_batch_t back_mb; /* its tallies */
+    int64_t back_events;     /* its messages */
+    int64_t *back_next;      /* next offset per parts[i] when handed over; -1: none */
+    size_t back_next_cap;
+    commit_result_t back_r; /* result, set by the commit thread */
+    char back_err[512];
+    size_t back_cells, back_rows;
+    int64_t back_ms;
+    size_t cache_size; /* appointment cache size at the last commit, for stats */
     /* Totals for the stats log line (committed work only). */
     uint64_t consumed, accepted, rejected, batches, rows;
     uint64_t last_hits, last_misses;
@@ -131,21 +165,25 @@ static part_t *part_find(pipeline_t *pl, const char *topic, int32_t partition)
     return NULL;
 }
 
-/* Forgets the batch just committed or thrown away. */
+/* Forgets the batch being added (the front one). kpi_delta belongs to the
+ * commit thread and is cleared there. */
 static void batch_reset(pipeline_t *pl)
 {
     stage_clear(pl->stage);
-    kpi_delta_clear(pl->delta);
     memset(&pl->mb, 0, sizeof(pl->mb));
     pl->batch_events = 0;
     pl->batch_reject_logged = 0;
 }
 
+static bool commit_join(pipeline_t *pl);
+
 /* Throws away everything not committed, caches included (they may hold
  * state the database never got); the next resync re-reads it. */
 static void batch_discard(pipeline_t *pl)
 {
+    commit_join(pl);
     batch_reset(pl);
+    kpi_delta_clear(pl->delta);
     kpi_appt_discard(pl->appt);
     kpi_journal_discard(pl->journal);
     kpi_audit_discard(pl->audit);
@@ -160,19 +198,14 @@ static void rollback(pipeline_t *pl)
 
 /* ---- exactly-once commit ---------------------------------------------- */
 
-typedef enum commit_result {
-    COMMIT_OK,
-    COMMIT_FENCED, /* another instance moved an offset: our batch is stale */
-    COMMIT_FAILED, /* database error or outage */
-} commit_result_t;
-
-/* Advances one partition's stored offset from p->stored to p->next. */
-static commit_result_t advance_offset(pipeline_t *pl, part_t *p, char *errstr, size_t errstr_size)
+/* Advances one partition's stored offset from p->stored to next. */
+static commit_result_t advance_offset(pipeline_t *pl, const part_t *p, int64_t next, char *errstr,
+                                      size_t errstr_size)
 {
-    char part[16], next[24], stored[24];
-    const char *params[4] = {p->topic, part, next, stored};
+    char part[16], nexts[24], stored[24];
+    const char *params[4] = {p->topic, part, nexts, stored};
     snprintf(part, sizeof(part), "%" PRId32, p->partition);
-    snprintf(next, sizeof(next), "%" PRId64, p->next);
+    snprintf(nexts, sizeof(nexts), "%" PRId64, next);
     snprintf(stored, sizeof(stored), "%" PRId64, p->stored);
     PGresult *res;
     if (p->stored < 0)
@@ -215,6 +248,7 @@ static void commit_to_kafka(pipeline_t *pl)
     rd_kafka_topic_partition_list_destroy(offs);
 }
 
+/* Consumed past the stored offsets. Only meaningful with no batch in flight. */
 static bool positions_dirty(const pipeline_t *pl)
 {
     for (size_t i = 0; i < pl->nparts; i++)
@@ -224,33 +258,35 @@ static bool positions_dirty(const pipeline_t *pl)
 }
 
 /* Counts a committed batch in the metrics and the totals. */
-static void publish_batch(pipeline_t *pl, size_t cells, int64_t ms)
+static void publish_batch(pipeline_t *pl)
 {
     uint64_t rejected = 0;
     for (int i = 0; i < EVENT_REASON_COUNT; i++)
-        rejected += pl->mb.rejected[i];
-    pl->accepted += (uint64_t)pl->mb.accepted;
+        rejected += pl->back_mb.rejected[i];
+    pl->accepted += (uint64_t)pl->back_mb.accepted;
     pl->rejected += rejected;
-    pl->consumed += (uint64_t)pl->batch_events;
+    pl->consumed += (uint64_t)pl->back_events;
     pl->batches++;
-    pl->mb.rows = cells + stage_rows(pl->stage);
-    pl->rows += pl->mb.rows;
-    metrics_batch_publish(&pl->mb);
-    metrics_add(M_MESSAGES_CONSUMED, (uint64_t)pl->batch_events);
+    pl->back_mb.rows = pl->back_cells + pl->back_rows;
+    pl->rows += pl->back_mb.rows;
+    metrics_batch_publish(&pl->back_mb);
+    metrics_add(M_MESSAGES_CONSUMED, (uint64_t)pl->back_events);
     metrics_add(M_BATCHES_COMMITTED, 1);
-    metrics_commit_latency((double)ms / 1000.0);
+    metrics_commit_latency((double)pl->back_ms / 1000.0);
     metrics_set(M_LAST_COMMIT_UNIX, wall_us() / 1000000);
     uint64_t hits = kpi_appt_cache_hits(pl->appt), misses = kpi_appt_cache_misses(pl->appt);
     metrics_add(M_CACHE_HITS, hits - pl->last_hits);
     metrics_add(M_CACHE_MISSES, misses - pl->last_misses);
     pl->last_hits = hits;
     pl->last_misses = misses;
-    metrics_set(M_STATE_CACHE_ENTRIES, (int64_t)kpi_appt_cache_size(pl->appt));
-    pl->commit_ms_sum += ms;
+    pl->cache_size = kpi_appt_cache_size(pl->appt);
+    metrics_set(M_STATE_CACHE_ENTRIES, (int64_t)pl->cache_size);
+    pl->commit_ms_sum += pl->back_ms;
     pl->commit_count++;
 }
 
-/* An audit event found late while flushing: it is a rejection, not an accept. */
+/* An audit event found late while flushing: it is a rejection, not an accept.
+ * Called in the commit thread: it changes the batch in flight. */
 static void on_late(void *opaque, const kpi_audit_late_t *late)
 {
     pipeline_t *pl = opaque;
@@ -259,90 +295,184 @@ static void on_late(void *opaque, const kpi_audit_late_t *late)
              "time: %" PRId64 " s before the user's latest event minus the "
              "allowed lateness",
              late->late_by_us / 1000000);
-    stage_count(pl->stage, late->topic, "accepted", -1);
-    stage_reject(pl->stage, late->topic, late->partition, late->offset, late->index, "late_event",
+    stage_count(pl->back, late->topic, "accepted", -1);
+    stage_reject(pl->back, late->topic, late->partition, late->offset, late->index, "late_event",
                  detail, late->event_id[0] ? late->event_id : NULL, NULL, 0);
-    pl->mb.accepted--;
-    pl->mb.rejected[EVENT_REASON_LATE_EVENT]++;
+    pl->back_mb.accepted--;
+    pl->back_mb.rejected[EVENT_REASON_LATE_EVENT]++;
 }
 
-/* Commits the batch. On any failure the batch is discarded and a resync
- * scheduled, so the events are consumed again from the stored offsets. */
-static bool batch_commit(pipeline_t *pl)
+/* The commit thread's work: writes the batch in flight and its offsets in one
+ * transaction. On failure it rolls back; the polling thread then discards. */
+static void commit_run(pipeline_t *pl)
 {
-    char errstr[512];
+    char *errstr = pl->back_err;
+    size_t errstr_size = sizeof(pl->back_err);
     bool retriable = false;
     commit_result_t r = COMMIT_OK;
-    if (!positions_dirty(pl) && pl->batch_events == 0)
-        return true;
-
     int64_t t0 = now_ms();
-    size_t cells = 0;
-    if (!store_exec(pl->store, "BEGIN", &retriable, errstr, sizeof(errstr)))
+    errstr[0] = '\0';
+    if (!store_exec(pl->store, "BEGIN", &retriable, errstr, errstr_size))
         r = COMMIT_FAILED;
     /* KPI state first: the audit flush may turn accepted events into
      * late_event rejections, which the stage then writes. */
     if (r == COMMIT_OK) {
-        kpi_flush_result_t kr =
-            kpi_appt_flush(pl->appt, pl->store, pl->delta, errstr, sizeof(errstr));
+        kpi_flush_result_t kr = kpi_appt_flush(pl->appt, pl->store, pl->delta, errstr, errstr_size);
         r = kr == KPI_FLUSH_OK ? COMMIT_OK : kr == KPI_FLUSH_FENCED ? COMMIT_FENCED : COMMIT_FAILED;
     }
     if (r == COMMIT_OK &&
-        !kpi_journal_flush(pl->journal, pl->store, pl->delta, errstr, sizeof(errstr)))
+        !kpi_journal_flush(pl->journal, pl->store, pl->delta, errstr, errstr_size))
         r = COMMIT_FAILED;
     if (r == COMMIT_OK) {
         kpi_audit_result_t ar =
-            kpi_audit_flush(pl->audit, pl->store, pl->delta, on_late, pl, errstr, sizeof(errstr));
+            kpi_audit_flush(pl->audit, pl->store, pl->delta, on_late, pl, errstr, errstr_size);
         r = ar == KPI_AUDIT_OK ? COMMIT_OK : ar == KPI_AUDIT_FENCED ? COMMIT_FENCED : COMMIT_FAILED;
     }
-    cells = kpi_delta_cells(pl->delta);
-    if (r == COMMIT_OK &&
-        !kpi_delta_flush(pl->delta, pl->store, &retriable, errstr, sizeof(errstr)))
+    pl->back_cells = kpi_delta_cells(pl->delta);
+    pl->back_rows = stage_rows(pl->back);
+    if (r == COMMIT_OK && !kpi_delta_flush(pl->delta, pl->store, &retriable, errstr, errstr_size))
         r = COMMIT_FAILED;
     if (r == COMMIT_OK &&
-        !stage_flush(pl->stage, pl->store, pl->cfg->timezone, &retriable, errstr, sizeof(errstr)))
+        !stage_flush(pl->back, pl->store, pl->cfg->timezone, &retriable, errstr, errstr_size))
         r = COMMIT_FAILED;
     for (size_t i = 0; r == COMMIT_OK && i < pl->nparts; i++) {
-        part_t *p = &pl->parts[i];
-        if (p->next >= 0 && p->next != p->stored)
-            r = advance_offset(pl, p, errstr, sizeof(errstr));
+        const part_t *p = &pl->parts[i];
+        if (pl->back_next[i] >= 0 && pl->back_next[i] != p->stored)
+            r = advance_offset(pl, p, pl->back_next[i], errstr, errstr_size);
     }
-    if (r == COMMIT_OK && !store_exec(pl->store, "COMMIT", &retriable, errstr, sizeof(errstr)))
+    if (r == COMMIT_OK && !store_exec(pl->store, "COMMIT", &retriable, errstr, errstr_size))
         r = COMMIT_FAILED;
-
-    if (r != COMMIT_OK) {
+    kpi_delta_clear(pl->delta);
+    if (r == COMMIT_OK) {
+        kpi_appt_committed(pl->appt);
+        kpi_audit_committed(pl->audit);
+    } else {
         rollback(pl);
-        if (r == COMMIT_FENCED)
-            log_warn("pipeline: %s; dropping the batch and re-reading positions", errstr);
-        else
-            log_error("pipeline: commit failed, batch of %" PRId64
-                      " events will be consumed again: %s",
-                      pl->batch_events, errstr);
         if (!store_connected(pl->store)) {
             store_disconnect(pl->store);
             metrics_set(M_PG_CONNECTED, 0);
         }
+    }
+    pl->back_ms = now_ms() - t0;
+    pl->back_r = r;
+}
+
+static void *committer_main(void *arg)
+{
+    pipeline_t *pl = arg;
+    pthread_mutex_lock(&pl->cmu);
+    for (;;) {
+        while (pl->cstate != C_BUSY && pl->cstate != C_QUIT)
+            pthread_cond_wait(&pl->ccv, &pl->cmu);
+        if (pl->cstate == C_QUIT)
+            break;
+        pthread_mutex_unlock(&pl->cmu);
+        commit_run(pl);
+        pthread_mutex_lock(&pl->cmu);
+        pl->cstate = C_DONE;
+        pthread_cond_broadcast(&pl->ccv);
+    }
+    pthread_mutex_unlock(&pl->cmu);
+    return NULL;
+}
+
+/* Waits for the batch in flight, if any, and takes in its result: on success
+ * the stored positions move and the batch is counted; on failure a resync is
+ * scheduled (the caller, or commit_wait, discards what was consumed since).
+ * True when nothing was in flight or it committed. */
+static bool commit_join(pipeline_t *pl)
+{
+    if (!pl->inflight)
+        return true;
+    pthread_mutex_lock(&pl->cmu);
+    while (pl->cstate != C_DONE)
+        pthread_cond_wait(&pl->ccv, &pl->cmu);
+    pl->cstate = C_IDLE;
+    pthread_mutex_unlock(&pl->cmu);
+    pl->inflight = false;
+    stage_clear(pl->back);
+
+    if (pl->back_r != COMMIT_OK) {
+        if (pl->back_r == COMMIT_FENCED)
+            log_warn("pipeline: %s; dropping the batch and re-reading positions", pl->back_err);
+        else
+            log_error("pipeline: commit failed, batch of %" PRId64
+                      " events will be consumed again: %s",
+                      pl->back_events, pl->back_err);
         metrics_add(M_BATCHES_FAILED, 1);
         metrics_set(M_CONSUMING, 0);
-        batch_discard(pl);
+        memset(&pl->back_mb, 0, sizeof(pl->back_mb));
         pl->need_resync = true;
         return false;
     }
-
     for (size_t i = 0; i < pl->nparts; i++)
-        if (pl->parts[i].next >= 0)
-            pl->parts[i].stored = pl->parts[i].next;
-    kpi_appt_committed(pl->appt);
-    kpi_audit_committed(pl->audit);
-    int64_t ms = now_ms() - t0;
+        if (pl->back_next[i] >= 0)
+            pl->parts[i].stored = pl->back_next[i];
     log_debug("pipeline: committed %" PRId64 " events, %zu staged rows, %zu KPI cells in %" PRId64
               " ms",
-              pl->batch_events, stage_rows(pl->stage), cells, ms);
-    publish_batch(pl, cells, ms);
+              pl->back_events, pl->back_rows, pl->back_cells, pl->back_ms);
+    publish_batch(pl);
     pl->judge_due = true;
-    batch_reset(pl);
     commit_to_kafka(pl);
     return true;
+}
+
+/* Joins the batch in flight; if it failed, what was consumed since is thrown
+ * away too (it was decoded against state that never committed). */
+static bool commit_wait(pipeline_t *pl)
+{
+    if (commit_join(pl))
+        return true;
+    batch_discard(pl);
+    return false;
+}
+
+/* Hands the batch consumed so far to the commit thread; returns at once.
+ * Needs nothing in flight (commit_wait first). */
+static bool commit_start(pipeline_t *pl)
+{
+    if (!positions_dirty(pl) && pl->batch_events == 0)
+        return true;
+    if (pl->back_next_cap < pl->nparts) {
+        int64_t *p = realloc(pl->back_next, pl->nparts * sizeof(*p));
+        if (!p) {
+            log_error("pipeline: out of memory committing; the batch will be consumed again");
+            batch_discard(pl);
+            pl->need_resync = true;
+            metrics_set(M_CONSUMING, 0);
+            return false;
+        }
+        pl->back_next = p;
+        pl->back_next_cap = pl->nparts;
+    }
+    for (size_t i = 0; i < pl->nparts; i++)
+        pl->back_next[i] = pl->parts[i].next;
+    stage_t *s = pl->back;
+    pl->back = pl->stage;
+    pl->stage = s;
+    pl->back_mb = pl->mb;
+    pl->back_events = pl->batch_events;
+    kpi_appt_detach(pl->appt);
+    kpi_journal_detach(pl->journal);
+    kpi_audit_detach(pl->audit);
+    batch_reset(pl);
+
+    pl->inflight = true;
+    pthread_mutex_lock(&pl->cmu);
+    pl->cstate = C_BUSY;
+    pthread_cond_broadcast(&pl->ccv);
+    pthread_mutex_unlock(&pl->cmu);
+    return true;
+}
+
+/* Commits what was consumed and waits for it. On any failure the batch is
+ * discarded and a resync scheduled, so the events are consumed again from
+ * the stored offsets. */
+static bool batch_commit(pipeline_t *pl)
+{
+    if (!commit_wait(pl))
+        return false;
+    return commit_start(pl) && commit_wait(pl);
 }
 
 /* ---- positions -------------------------------------------------------- */
@@ -463,6 +593,8 @@ static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
                          rd_kafka_topic_partition_list_t *partitions, void *opaque)
 {
     pipeline_t *pl = opaque;
+    /* Positions and the store are the batch in flight's until it is in. */
+    commit_wait(pl);
     if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
         log_info("pipeline: assigned %d partition%s", partitions->cnt,
                  partitions->cnt == 1 ? "" : "s");
@@ -538,19 +670,22 @@ static void on_event(void *opaque, const event_t *ev, int index)
     };
     stage_unit(pl->stage, ev->unit_id, strlen(ev->unit_id), pl->now_us, roles[ev->kind],
                ev->time_us);
+    bool ok = true;
     switch (ev->kind) {
     case EVENT_KIND_APPOINTMENT:
-        kpi_appt_add(pl->appt, ev, pl->cur_msg->offset, index);
+        ok = kpi_appt_add(pl->appt, ev, pl->cur_msg->offset, index);
         break;
     case EVENT_KIND_JOURNAL_RECORDED:
     case EVENT_KIND_JOURNAL_ERROR:
-        kpi_journal_add(pl->journal, ev, pl->cur_msg->offset, index);
+        ok = kpi_journal_add(pl->journal, ev, pl->cur_msg->offset, index);
         break;
     case EVENT_KIND_AUDIT:
-        kpi_audit_add(pl->audit, ev, pl->cur_topic, pl->cur_msg->partition, pl->cur_msg->offset,
-                      index);
+        ok = kpi_audit_add(pl->audit, ev, pl->cur_topic, pl->cur_msg->partition,
+                           pl->cur_msg->offset, index);
         break;
     }
+    if (!ok)
+        pl->add_failed = true;
 }
 
 static void on_reject(void *opaque, const event_reject_t *rej, int index)
@@ -592,7 +727,8 @@ static void handle_message(pipeline_t *pl, const rd_kafka_message_t *m)
     pl->cur_topic = strpool_intern(pl->pool, topic, strlen(topic));
     pl->now_us = wall_us();
     event_sink_t sink = {on_event, on_reject, pl};
-    if (event_decode(pl->dec, m->payload, m->len, &sink) < 0) {
+    pl->add_failed = false;
+    if (event_decode(pl->dec, m->payload, m->len, &sink) < 0 || pl->add_failed) {
         /* Our failure, not the producer's: never move past an unjudged
          * message. Drop the batch and read it again from the stored offsets. */
         log_error("pipeline: out of memory decoding %s [%" PRId32 "] @%" PRId64
@@ -686,6 +822,9 @@ pipeline_t *pipeline_new(const config_t *cfg, pseudo_t *pseudo, goals_t *goals, 
     pl->pseudo = pseudo;
     pl->store = store_new(cfg->pg_conninfo);
     pl->stage = stage_new();
+    pl->back = stage_new();
+    pthread_mutex_init(&pl->cmu, NULL);
+    pthread_cond_init(&pl->ccv, NULL);
     pl->dec = event_decoder_new(pseudo, (size_t)cfg->max_message_bytes, errstr, errstr_size);
     pl->tz = pl->dec ? timeutil_tz_new(cfg->timezone, errstr, errstr_size) : NULL;
     pl->pool = strpool_new();
@@ -704,8 +843,8 @@ pipeline_t *pipeline_new(const config_t *cfg, pseudo_t *pseudo, goals_t *goals, 
         .cache_max = (size_t)cfg->state_cache_entries,
     };
     pl->audit = pl->tz && pl->pool ? kpi_audit_new(pl->tz, pl->pool, &aconf) : NULL;
-    if (!pl->store || !pl->stage || !pl->dec || !pl->tz || !pl->pool || !pl->delta || !pl->appt ||
-        !pl->journal || !pl->audit) {
+    if (!pl->store || !pl->stage || !pl->back || !pl->dec || !pl->tz || !pl->pool || !pl->delta ||
+        !pl->appt || !pl->journal || !pl->audit) {
         if (!*errstr)
             snprintf(errstr, errstr_size, "out of memory");
         pipeline_destroy(pl);
@@ -759,6 +898,12 @@ pipeline_t *pipeline_new(const config_t *cfg, pseudo_t *pseudo, goals_t *goals, 
         return NULL;
     }
     rd_kafka_poll_set_consumer(pl->rk);
+    if (pthread_create(&pl->committer, NULL, committer_main, pl) != 0) {
+        snprintf(errstr, errstr_size, "cannot start the commit thread");
+        pipeline_destroy(pl);
+        return NULL;
+    }
+    pl->committer_started = true;
     return pl;
 }
 
@@ -914,7 +1059,7 @@ static bool caught_up(const pipeline_t *pl)
 
 static bool all_eof(const pipeline_t *pl)
 {
-    if (!pl->assigned_once || pl->need_resync || pl->batch_events)
+    if (!pl->assigned_once || pl->need_resync || pl->batch_events || pl->inflight)
         return false;
     for (size_t i = 0; i < pl->nparts; i++)
         if (!pl->parts[i].eof || pl->parts[i].next != pl->parts[i].stored)
@@ -948,6 +1093,8 @@ static void judge(pipeline_t *pl)
     judge_stats_t js;
     char errstr[512];
     bool retriable;
+    if (!commit_wait(pl))
+        return;
     pl->judge_due = false;
     pl->last_judge_ms = now_ms();
     if (!store_connected(pl->store))
@@ -1010,7 +1157,7 @@ static void stats_line(pipeline_t *pl, int64_t elapsed_ms, uint64_t *last_events
              (double)(events - *last_events) / secs, (double)(pl->rows - *last_rows) / secs, events,
              pl->batches, lag,
              pl->commit_count ? (double)pl->commit_ms_sum / (double)pl->commit_count : 0.0,
-             pl->nparts, kpi_appt_cache_size(pl->appt));
+             pl->nparts, pl->cache_size);
     notify_status("%.0f events/s, lag %" PRId64, (double)(events - *last_events) / secs, lag);
     *last_events = events;
     *last_rows = pl->rows;
@@ -1046,7 +1193,7 @@ int pipeline_run(pipeline_t *pl, const pipeline_flags_t *flags, bool exit_on_eof
         if (t - last_lag >= 5000) {
             update_lag(pl);
             /* An idle stream runs no query: probe, so /healthz sees an outage. */
-            if (store_connected(pl->store) && pl->batch_events == 0) {
+            if (!pl->inflight && store_connected(pl->store) && pl->batch_events == 0) {
                 bool retriable;
                 if (!store_exec(pl->store, "SELECT 1", &retriable, errstr, sizeof(errstr)) &&
                     retriable) {
@@ -1067,12 +1214,14 @@ int pipeline_run(pipeline_t *pl, const pipeline_flags_t *flags, bool exit_on_eof
         }
         if (*flags->reload) {
             *flags->reload = 0;
+            commit_wait(pl); /* the reload may use the store */
             notify_reloading();
             reload_config(pl);
             reload_goals(pl);
             notify_ready();
         }
         if (pl->need_resync) {
+            commit_wait(pl);
             if (!store_connected(pl->store) && now_ms() >= next_connect_ms) {
                 if (store_connect(pl->store, errstr, sizeof(errstr))) {
                     metrics_set(M_PG_CONNECTED, 1);
@@ -1100,8 +1249,11 @@ int pipeline_run(pipeline_t *pl, const pipeline_flags_t *flags, bool exit_on_eof
         if (!pl->need_resync &&
             (pl->batch_events >= pl->cfg->batch_events ||
              (pl->batch_events && now_ms() - pl->batch_start_ms >= pl->cfg->batch_ms) ||
-             (!m && (pl->batch_events || positions_dirty(pl)))))
-            batch_commit(pl);
+             (!m && (pl->inflight || pl->batch_events || positions_dirty(pl))))) {
+            /* The previous batch first: one in flight at a time, in order. */
+            if (commit_wait(pl))
+                commit_start(pl);
+        }
         /* Judging reads the whole KPI history: not after every batch, and
          * while a backlog is consumed only now and then, since partitions
          * read at different speeds make a half-read history (whose alerts
@@ -1123,6 +1275,7 @@ int pipeline_run(pipeline_t *pl, const pipeline_flags_t *flags, bool exit_on_eof
 
     /* Ordered shutdown: commit what was consumed, then leave the group. */
     notify_stopping();
+    commit_wait(pl);
     if (!pl->need_resync)
         batch_commit(pl);
     log_info("pipeline: stopping: %" PRIu64 " messages consumed, %" PRIu64
@@ -1139,6 +1292,19 @@ void pipeline_destroy(pipeline_t *pl)
     if (!pl)
         return;
     deliver_stop(pl->deliver);
+    if (pl->committer_started) {
+        pthread_mutex_lock(&pl->cmu);
+        while (pl->cstate == C_BUSY) /* never left in flight by pipeline_run; be safe */
+            pthread_cond_wait(&pl->ccv, &pl->cmu);
+        pl->cstate = C_QUIT;
+        pthread_cond_broadcast(&pl->ccv);
+        pthread_mutex_unlock(&pl->cmu);
+        pthread_join(pl->committer, NULL);
+    }
+    pthread_cond_destroy(&pl->ccv);
+    pthread_mutex_destroy(&pl->cmu);
+    free(pl->back_next);
+    stage_destroy(pl->back);
     if (pl->rk)
         rd_kafka_destroy(pl->rk);
     if (pl->assignment)

@@ -2,11 +2,13 @@
 #include "gevinst/strpool.h"
 #include "gevinst/hexkey.h"
 
+#include <pthread.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
 struct strpool {
+    pthread_mutex_t lock; /* the pipeline interns from two threads */
     char **slots;
     size_t cap, count;
 };
@@ -16,6 +18,7 @@ strpool_t *strpool_new(void)
     strpool_t *sp = calloc(1, sizeof(*sp));
     if (!sp)
         return NULL;
+    pthread_mutex_init(&sp->lock, NULL);
     sp->cap = 64;
     sp->slots = calloc(sp->cap, sizeof(char *));
     if (!sp->slots) {
@@ -32,6 +35,7 @@ void strpool_destroy(strpool_t *sp)
     for (size_t i = 0; i < sp->cap; i++)
         free(sp->slots[i]);
     free(sp->slots);
+    pthread_mutex_destroy(&sp->lock);
     free(sp);
 }
 
@@ -55,7 +59,7 @@ static int grow(strpool_t *sp)
     return 0;
 }
 
-const char *strpool_intern(strpool_t *sp, const char *s, size_t len)
+static const char *intern(strpool_t *sp, const char *s, size_t len)
 {
     if (sp->count * 2 >= sp->cap && grow(sp) != 0)
         return NULL;
@@ -72,7 +76,18 @@ const char *strpool_intern(strpool_t *sp, const char *s, size_t len)
     return sp->slots[j];
 }
 
-size_t strpool_count(const strpool_t *sp)
+const char *strpool_intern(strpool_t *sp, const char *s, size_t len)
 {
-    return sp->count;
+    pthread_mutex_lock(&sp->lock);
+    const char *r = intern(sp, s, len);
+    pthread_mutex_unlock(&sp->lock);
+    return r;
+}
+
+size_t strpool_count(strpool_t *sp)
+{
+    pthread_mutex_lock(&sp->lock);
+    size_t n = sp->count;
+    pthread_mutex_unlock(&sp->lock);
+    return n;
 }

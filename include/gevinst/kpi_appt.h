@@ -19,7 +19,9 @@
  *
  * Per batch: kpi_appt_add() each snapshot, then inside the batch transaction
  * kpi_appt_flush(), then kpi_appt_committed() or, if the transaction failed,
- * kpi_appt_discard(). */
+ * kpi_appt_discard(). To flush in another thread while the next batch is
+ * added, kpi_appt_detach() first: the flush then takes only what was added
+ * before it (add and flush may then run concurrently; nothing else may). */
 typedef struct kpi_appt kpi_appt_t;
 
 /* tz and pool are borrowed. cache_max bounds the cached appointments. */
@@ -27,11 +29,15 @@ kpi_appt_t *kpi_appt_new(const timeutil_tz_t *tz, strpool_t *pool, size_t cache_
 void kpi_appt_destroy(kpi_appt_t *ka);
 
 /* Stages one accepted appointment event; offset and index order snapshots
- * with the same time (later wins). */
-void kpi_appt_add(kpi_appt_t *ka, const event_t *ev, int64_t offset, int index);
+ * with the same time (later wins). False: out of memory, nothing staged. */
+bool kpi_appt_add(kpi_appt_t *ka, const event_t *ev, int64_t offset, int index);
 
-/* Snapshots staged since the last flush. */
+/* Snapshots staged and not yet flushed. */
 size_t kpi_appt_pending(const kpi_appt_t *ka);
+
+/* Hands what was added so far to the next flush; later adds go to the one
+ * after. Without it, a flush takes everything added. */
+void kpi_appt_detach(kpi_appt_t *ka);
 
 typedef enum kpi_flush_result {
     KPI_FLUSH_OK,

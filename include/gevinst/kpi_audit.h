@@ -34,10 +34,17 @@ void kpi_audit_destroy(kpi_audit_t *ka);
 
 /* Stages an accepted audit.access event; topic must outlive the flush
  * (interned), offset/partition/index locate it for a late_event record. */
-void kpi_audit_add(kpi_audit_t *ka, const event_t *ev, const char *topic, int32_t partition,
+bool kpi_audit_add(kpi_audit_t *ka, const event_t *ev, const char *topic, int32_t partition,
                    int64_t offset, int index);
 
+/* Events staged and not yet flushed. */
 size_t kpi_audit_pending(const kpi_audit_t *ka);
+
+/* Hands what was added so far to the next flush, so the flush can run in
+ * another thread while later adds go to the one after (add and flush may
+ * then run concurrently; nothing else may). Without it, a flush takes
+ * everything added. False from add: out of memory, nothing staged. */
+void kpi_audit_detach(kpi_audit_t *ka);
 
 /* A staged event found late at flush time. */
 typedef struct kpi_audit_late {

@@ -29,10 +29,18 @@ kpi_journal_t *kpi_journal_new(const timeutil_tz_t *tz, strpool_t *pool, int64_t
                                int64_t default_dur_us);
 void kpi_journal_destroy(kpi_journal_t *kj);
 
-/* Stages an accepted journal.entry-recorded or journal.entry-entered-in-error. */
-void kpi_journal_add(kpi_journal_t *kj, const event_t *ev, int64_t offset, int index);
+/* Stages an accepted journal.entry-recorded or journal.entry-entered-in-error.
+ * False: out of memory, nothing staged. */
+bool kpi_journal_add(kpi_journal_t *kj, const event_t *ev, int64_t offset, int index);
 
+/* Events staged and not yet flushed. */
 size_t kpi_journal_pending(const kpi_journal_t *kj);
+
+/* Hands what was added so far to the next flush, so the flush can run in
+ * another thread while later adds go to the one after (add and flush may
+ * then run concurrently; nothing else may). Without it, a flush takes
+ * everything added. */
+void kpi_journal_detach(kpi_journal_t *kj);
 
 /* Inside the caller's transaction: locks, loads, merges, adds the KPI changes
  * to kd and writes the changed entries. False + errstr on a database error. */

@@ -4,7 +4,8 @@
 #include <stddef.h>
 
 /* strpool: interned strings (unit ids, item types), so hot paths compare and
- * hash pointers instead of bytes. Strings live as long as the pool. */
+ * hash pointers instead of bytes. Strings live as long as the pool. Safe to
+ * use from several threads. */
 typedef struct strpool strpool_t;
 
 strpool_t *strpool_new(void);
@@ -13,6 +14,6 @@ void strpool_destroy(strpool_t *sp);
 /* The pool's copy of s[0..len), added if new; NULL only when out of memory. */
 const char *strpool_intern(strpool_t *sp, const char *s, size_t len);
 
-size_t strpool_count(const strpool_t *sp);
+size_t strpool_count(strpool_t *sp);
 
 #endif
