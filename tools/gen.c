@@ -1018,7 +1018,14 @@ static void gen_throttle(gen_t *g)
     if (ahead <= 0)
         return;
     if (g->rk) {
-        rd_kafka_poll(g->rk, (int)(ahead * 1000) + 1);
+        /* rd_kafka_poll() returns as soon as it served one delivery report, so
+         * it cannot be the sleep: serve reports, then sleep what is left. */
+        rd_kafka_poll(g->rk, 0);
+        ahead = (double)g->emitted_events / g->rate - gen_elapsed(g);
+        if (ahead > 0) {
+            struct timespec ts = {(time_t)ahead, (long)((ahead - floor(ahead)) * 1e9)};
+            nanosleep(&ts, NULL);
+        }
     } else {
         gen_out_flush(g); /* steady, not bursty, for a consumer reading the pipe */
         struct timespec ts = {(time_t)ahead, (long)((ahead - floor(ahead)) * 1e9)};
