@@ -2,7 +2,7 @@
 #include "gevinst/kpi_appt.h"
 
 #include "gevinst/hexkey.h"
-#include "gevinst/pgarray.h"
+#include "gevinst/pgbin.h"
 
 #include <inttypes.h>
 #include <stdio.h>
@@ -196,12 +196,30 @@ static void contribute(kpi_delta_t *kd, const snap_t *s, int64_t sign)
     }
 }
 
+/* Runs sql with n binary array parameters. NULL with errstr when an array ran
+ * out of memory; otherwise the result, to be checked and cleared. */
+static PGresult *exec_arrays(store_t *st, const char *sql, pgbin_t *arr, int n, int result_format,
+                             char *errstr, size_t errstr_size)
+{
+    enum { MAXP = 12 };
+    const char *v[MAXP];
+    int len[MAXP], fmt[MAXP];
+    for (int c = 0; c < n && c < MAXP; c++) {
+        v[c] = pgbin_param(&arr[c], &len[c]);
+        fmt[c] = 1;
+        if (!v[c]) {
+            snprintf(errstr, errstr_size, "out of memory building appointment state arrays");
+            return NULL;
+        }
+    }
+    return PQexecParams(store_conn(st), sql, n, NULL, v, len, fmt, result_format);
+}
+
 /* Reads the rows of staged appointments the cache does not hold. */
 static bool load_missing(kpi_appt_t *ka, store_t *st, char *errstr, size_t errstr_size)
 {
-    pgarray_t keys;
-    char hex[65];
-    pgarray_init(&keys);
+    pgbin_t keys;
+    pgbin_init(&keys, PGBIN_BYTEA);
     for (size_t i = 0; i < ka->nstaged; i++) {
         entry_t *e = lookup(ka, ka->staged[i].key, false);
         if (e) {
@@ -211,36 +229,40 @@ static bool load_missing(kpi_appt_t *ka, store_t *st, char *errstr, size_t errst
         ka->misses++;
         e = lookup(ka, ka->staged[i].key, true);
         /* Absent until the database says otherwise. */
-        hexkey_encode(e->key, hex);
-        pgarray_add_text(&keys, hex);
+        pgbin_add_bytes(&keys, e->key, 32);
     }
     bool ok = true;
     if (keys.count) {
-        const char *p[1] = {pgarray_str(&keys)};
-        PGresult *res = PQexecParams(
-            store_conn(st),
-            "SELECT encode(s.appt, 'hex'), s.t, s.o, s.i, s.unit_id, s.start_day, s.booked_day, "
-            "s.channel, s.status FROM gevinst.appt_state s "
-            "WHERE s.appt = ANY (SELECT decode(k, 'hex') FROM unnest($1::text[]) k)",
-            1, NULL, p, NULL, NULL, 0);
-        if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+        /* Binary in and out: no hex, no number parsing on either side. */
+        PGresult *res = exec_arrays(st,
+                                    "SELECT s.appt, s.t, s.o, s.i, s.unit_id, s.start_day, "
+                                    "s.booked_day, s.channel, s.status FROM gevinst.appt_state s "
+                                    "WHERE s.appt = ANY ($1::bytea[])",
+                                    &keys, 1, 1, errstr, errstr_size);
+        if (!res) {
+            ok = false;
+        } else if (PQresultStatus(res) != PGRES_TUPLES_OK) {
             store_error(st, res, errstr, errstr_size);
             ok = false;
         } else {
             for (int r = 0; r < PQntuples(res); r++) {
-                uint8_t key[32];
-                hexkey_decode(key, PQgetvalue(res, r, 0));
-                entry_t *e = lookup(ka, key, true);
+                if (PQgetlength(res, r, 0) != 32) {
+                    snprintf(errstr, errstr_size, "appt_state key of %d bytes",
+                             PQgetlength(res, r, 0));
+                    ok = false;
+                    break;
+                }
+                entry_t *e = lookup(ka, (const uint8_t *)PQgetvalue(res, r, 0), true);
                 snap_t *s = &e->cur;
-                s->t = strtoll(PQgetvalue(res, r, 1), NULL, 10);
-                s->o = strtoll(PQgetvalue(res, r, 2), NULL, 10);
-                s->i = (int32_t)strtol(PQgetvalue(res, r, 3), NULL, 10);
-                const char *unit = PQgetvalue(res, r, 4);
-                s->unit = strpool_intern(ka->pool, unit, strlen(unit));
-                s->start_day = (int32_t)strtol(PQgetvalue(res, r, 5), NULL, 10);
-                s->booked_day = (int32_t)strtol(PQgetvalue(res, r, 6), NULL, 10);
-                s->channel = (uint8_t)atoi(PQgetvalue(res, r, 7));
-                s->status = (uint8_t)atoi(PQgetvalue(res, r, 8));
+                s->t = pgbin_get_int8(PQgetvalue(res, r, 1));
+                s->o = pgbin_get_int8(PQgetvalue(res, r, 2));
+                s->i = pgbin_get_int4(PQgetvalue(res, r, 3));
+                s->unit =
+                    strpool_intern(ka->pool, PQgetvalue(res, r, 4), (size_t)PQgetlength(res, r, 4));
+                s->start_day = pgbin_get_int4(PQgetvalue(res, r, 5));
+                s->booked_day = pgbin_get_int4(PQgetvalue(res, r, 6));
+                s->channel = (uint8_t)pgbin_get_int2(PQgetvalue(res, r, 7));
+                s->status = (uint8_t)pgbin_get_int2(PQgetvalue(res, r, 8));
                 e->present = e->pg_present = true;
                 e->pt = s->t;
                 e->po = s->o;
@@ -249,7 +271,7 @@ static bool load_missing(kpi_appt_t *ka, store_t *st, char *errstr, size_t errst
         }
         PQclear(res);
     }
-    pgarray_free(&keys);
+    pgbin_free(&keys);
     return ok;
 }
 
@@ -259,30 +281,32 @@ static kpi_flush_result_t write_states(kpi_appt_t *ka, store_t *st, char *errstr
                                        size_t errstr_size)
 {
     enum { NCOL = 12 }; /* key, t, o, i, unit, start, booked, channel, status, old t, o, i */
-    pgarray_t upd[NCOL], ins[NCOL];
+    static const uint32_t types[NCOL] = {
+        PGBIN_BYTEA, PGBIN_INT8, PGBIN_INT8, PGBIN_INT4, PGBIN_TEXT, PGBIN_INT4,
+        PGBIN_INT4,  PGBIN_INT2, PGBIN_INT2, PGBIN_INT8, PGBIN_INT8, PGBIN_INT4,
+    };
+    pgbin_t upd[NCOL], ins[NCOL];
     size_t nupd = 0, nins = 0;
-    char hex[65];
     for (int c = 0; c < NCOL; c++) {
-        pgarray_init(&upd[c]);
-        pgarray_init(&ins[c]);
+        pgbin_init(&upd[c], types[c]);
+        pgbin_init(&ins[c], types[c]);
     }
     for (size_t d = 0; d < ka->ndirty; d++) {
         entry_t *e = lookup(ka, ka->dirty[d], false);
-        pgarray_t *arr = e->pg_present ? upd : ins;
-        hexkey_encode(e->key, hex);
-        pgarray_add_text(&arr[0], hex);
-        pgarray_add_int(&arr[1], e->cur.t);
-        pgarray_add_int(&arr[2], e->cur.o);
-        pgarray_add_int(&arr[3], e->cur.i);
-        pgarray_add_text(&arr[4], e->cur.unit);
-        pgarray_add_int(&arr[5], e->cur.start_day);
-        pgarray_add_int(&arr[6], e->cur.booked_day);
-        pgarray_add_int(&arr[7], e->cur.channel);
-        pgarray_add_int(&arr[8], e->cur.status);
+        pgbin_t *arr = e->pg_present ? upd : ins;
+        pgbin_add_bytes(&arr[0], e->key, 32);
+        pgbin_add_int8(&arr[1], e->cur.t);
+        pgbin_add_int8(&arr[2], e->cur.o);
+        pgbin_add_int4(&arr[3], e->cur.i);
+        pgbin_add_text(&arr[4], e->cur.unit);
+        pgbin_add_int4(&arr[5], e->cur.start_day);
+        pgbin_add_int4(&arr[6], e->cur.booked_day);
+        pgbin_add_int2(&arr[7], e->cur.channel);
+        pgbin_add_int2(&arr[8], e->cur.status);
         if (e->pg_present) {
-            pgarray_add_int(&arr[9], e->pt);
-            pgarray_add_int(&arr[10], e->po);
-            pgarray_add_int(&arr[11], e->pi);
+            pgbin_add_int8(&arr[9], e->pt);
+            pgbin_add_int8(&arr[10], e->po);
+            pgbin_add_int4(&arr[11], e->pi);
             nupd++;
         } else {
             nins++;
@@ -290,22 +314,21 @@ static kpi_flush_result_t write_states(kpi_appt_t *ka, store_t *st, char *errstr
     }
 
     kpi_flush_result_t r = KPI_FLUSH_OK;
-    const char *p[NCOL];
     if (nupd) {
-        for (int c = 0; c < NCOL; c++)
-            p[c] = pgarray_str(&upd[c]);
-        PGresult *res = PQexecParams(
-            store_conn(st),
+        PGresult *res = exec_arrays(
+            st,
             "UPDATE gevinst.appt_state s SET t = u.t, o = u.o, i = u.i, unit_id = u.unit, "
             "start_day = u.sd, booked_day = u.bd, channel = u.ch, status = u.st "
-            "FROM (SELECT decode(k, 'hex') AS k, t, o, i, unit, sd, bd, ch, st, pt, po, pi "
-            "      FROM unnest($1::text[], $2::bigint[], $3::bigint[], $4::int[], $5::text[], "
+            "FROM (SELECT k, t, o, i, unit, sd, bd, ch, st, pt, po, pi "
+            "      FROM unnest($1::bytea[], $2::bigint[], $3::bigint[], $4::int[], $5::text[], "
             "      $6::int[], $7::int[], $8::smallint[], $9::smallint[], $10::bigint[], "
             "      $11::bigint[], $12::int[]) AS x(k, t, o, i, unit, sd, bd, ch, st, pt, po, pi) "
             "      ORDER BY 1) u "
             "WHERE s.appt = u.k AND s.t = u.pt AND s.o = u.po AND s.i = u.pi",
-            NCOL, NULL, p, NULL, NULL, 0);
-        if (PQresultStatus(res) != PGRES_COMMAND_OK) {
+            upd, NCOL, 0, errstr, errstr_size);
+        if (!res) {
+            r = KPI_FLUSH_FAILED;
+        } else if (PQresultStatus(res) != PGRES_COMMAND_OK) {
             store_error(st, res, errstr, errstr_size);
             r = KPI_FLUSH_FAILED;
         } else if ((size_t)strtoull(PQcmdTuples(res), NULL, 10) != nupd) {
@@ -317,18 +340,18 @@ static kpi_flush_result_t write_states(kpi_appt_t *ka, store_t *st, char *errstr
         PQclear(res);
     }
     if (r == KPI_FLUSH_OK && nins) {
-        for (int c = 0; c < 9; c++)
-            p[c] = pgarray_str(&ins[c]);
-        PGresult *res = PQexecParams(
-            store_conn(st),
+        PGresult *res = exec_arrays(
+            st,
             "INSERT INTO gevinst.appt_state (appt, t, o, i, unit_id, start_day, booked_day, "
             "channel, status) "
-            "SELECT decode(k, 'hex'), t, o, i, unit, sd, bd, ch, st "
-            "FROM unnest($1::text[], $2::bigint[], $3::bigint[], $4::int[], $5::text[], "
+            "SELECT k, t, o, i, unit, sd, bd, ch, st "
+            "FROM unnest($1::bytea[], $2::bigint[], $3::bigint[], $4::int[], $5::text[], "
             "$6::int[], $7::int[], $8::smallint[], $9::smallint[]) "
             "AS x(k, t, o, i, unit, sd, bd, ch, st) ORDER BY 1 ON CONFLICT DO NOTHING",
-            9, NULL, p, NULL, NULL, 0);
-        if (PQresultStatus(res) != PGRES_COMMAND_OK) {
+            ins, 9, 0, errstr, errstr_size);
+        if (!res) {
+            r = KPI_FLUSH_FAILED;
+        } else if (PQresultStatus(res) != PGRES_COMMAND_OK) {
             store_error(st, res, errstr, errstr_size);
             r = KPI_FLUSH_FAILED;
         } else if ((size_t)strtoull(PQcmdTuples(res), NULL, 10) != nins) {
@@ -340,8 +363,8 @@ static kpi_flush_result_t write_states(kpi_appt_t *ka, store_t *st, char *errstr
         PQclear(res);
     }
     for (int c = 0; c < NCOL; c++) {
-        pgarray_free(&upd[c]);
-        pgarray_free(&ins[c]);
+        pgbin_free(&upd[c]);
+        pgbin_free(&ins[c]);
     }
     return r;
 }
