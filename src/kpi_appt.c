@@ -24,9 +24,12 @@ typedef struct entry {
     bool present;    /* has a winning snapshot */
     bool pg_present; /* a row exists in appt_state, at version (pt, po, pi) */
     bool dirty;      /* cur differs from the row */
+    bool inserted;   /* with gen current: its row was new, cur already counted */
     snap_t cur;
     int64_t pt, po;
     int32_t pi;
+    uint64_t gen;  /* the flush that found it missing from the cache */
+    size_t winner; /* with gen current: its latest snapshot in staged */
 } entry_t;
 
 typedef struct staged {
@@ -46,6 +49,7 @@ struct kpi_appt {
     uint8_t (*dirty)[32];
     size_t ndirty, dirty_cap;
     uint64_t hits, misses;
+    uint64_t gen; /* flushes so far: marks the entries a flush loaded */
 };
 
 static bool newer(const snap_t *a, int64_t t, int64_t o, int32_t i)
@@ -215,21 +219,17 @@ static PGresult *exec_arrays(store_t *st, const char *sql, pgbin_t *arr, int n, 
     return PQexecParams(store_conn(st), sql, n, NULL, v, len, fmt, result_format);
 }
 
-/* Reads the rows of staged appointments the cache does not hold. */
-static bool load_missing(kpi_appt_t *ka, store_t *st, char *errstr, size_t errstr_size)
+/* Reads the rows of keys marked missing in this flush that load_missing could
+ * not insert: they exist already (from before the cache, or another writer). */
+static bool select_existing(kpi_appt_t *ka, store_t *st, const size_t *first, size_t nfirst,
+                            char *errstr, size_t errstr_size)
 {
     pgbin_t keys;
     pgbin_init(&keys, PGBIN_BYTEA);
-    for (size_t i = 0; i < ka->nstaged; i++) {
-        entry_t *e = lookup(ka, ka->staged[i].key, false);
-        if (e) {
-            ka->hits++;
-            continue;
-        }
-        ka->misses++;
-        e = lookup(ka, ka->staged[i].key, true);
-        /* Absent until the database says otherwise. */
-        pgbin_add_bytes(&keys, e->key, 32);
+    for (size_t j = 0; j < nfirst; j++) {
+        const entry_t *e = lookup(ka, ka->staged[first[j]].key, false);
+        if (!e->inserted)
+            pgbin_add_bytes(&keys, e->key, 32);
     }
     bool ok = true;
     if (keys.count) {
@@ -246,13 +246,14 @@ static bool load_missing(kpi_appt_t *ka, store_t *st, char *errstr, size_t errst
             ok = false;
         } else {
             for (int r = 0; r < PQntuples(res); r++) {
-                if (PQgetlength(res, r, 0) != 32) {
-                    snprintf(errstr, errstr_size, "appt_state key of %d bytes",
-                             PQgetlength(res, r, 0));
+                entry_t *e = PQgetlength(res, r, 0) == 32
+                                 ? lookup(ka, (const uint8_t *)PQgetvalue(res, r, 0), false)
+                                 : NULL;
+                if (!e) {
+                    snprintf(errstr, errstr_size, "appt_state returned a key not asked for");
                     ok = false;
                     break;
                 }
-                entry_t *e = lookup(ka, (const uint8_t *)PQgetvalue(res, r, 0), true);
                 snap_t *s = &e->cur;
                 s->t = pgbin_get_int8(PQgetvalue(res, r, 1));
                 s->o = pgbin_get_int8(PQgetvalue(res, r, 2));
@@ -272,6 +273,108 @@ static bool load_missing(kpi_appt_t *ka, store_t *st, char *errstr, size_t errst
         PQclear(res);
     }
     pgbin_free(&keys);
+    return ok;
+}
+
+/* Brings every staged appointment into the cache. Most keys the cache does
+ * not hold are new appointments, so rather than look each up (and mostly not
+ * find it) their latest staged snapshot is inserted right away; a key the
+ * insert returns is new and just that snapshot counts (the ones before it
+ * would be added and taken back again). Only the keys that were there already
+ * are read and merged like cached ones. */
+static bool load_missing(kpi_appt_t *ka, store_t *st, kpi_delta_t *kd, char *errstr,
+                         size_t errstr_size)
+{
+    /* One staged index per key missing from the cache, to find it again. */
+    size_t *first = malloc(ka->nstaged * sizeof(*first));
+    if (!first) {
+        snprintf(errstr, errstr_size, "out of memory loading appointment states");
+        return false;
+    }
+    size_t nfirst = 0;
+    ka->gen++;
+    for (size_t i = 0; i < ka->nstaged; i++) {
+        const staged_t *sg = &ka->staged[i];
+        entry_t *e = lookup(ka, sg->key, false);
+        if (e) {
+            ka->hits++;
+            /* Later in the batch wins a tie, as in the merge. */
+            if (e->gen == ka->gen && !newer(&ka->staged[e->winner].s, sg->s.t, sg->s.o, sg->s.i))
+                e->winner = i;
+            continue;
+        }
+        ka->misses++;
+        e = lookup(ka, sg->key, true);
+        /* Absent until the database says otherwise. */
+        e->gen = ka->gen;
+        e->winner = i;
+        first[nfirst++] = i;
+    }
+
+    enum { NCOL = 9 }; /* key, t, o, i, unit, start, booked, channel, status */
+    static const uint32_t types[NCOL] = {PGBIN_BYTEA, PGBIN_INT8, PGBIN_INT8,
+                                         PGBIN_INT4,  PGBIN_TEXT, PGBIN_INT4,
+                                         PGBIN_INT4,  PGBIN_INT2, PGBIN_INT2};
+    pgbin_t arr[NCOL];
+    for (int c = 0; c < NCOL; c++)
+        pgbin_init(&arr[c], types[c]);
+    for (size_t j = 0; j < nfirst; j++) {
+        const entry_t *e = lookup(ka, ka->staged[first[j]].key, false);
+        const snap_t *s = &ka->staged[e->winner].s;
+        pgbin_add_bytes(&arr[0], e->key, 32);
+        pgbin_add_int8(&arr[1], s->t);
+        pgbin_add_int8(&arr[2], s->o);
+        pgbin_add_int4(&arr[3], s->i);
+        pgbin_add_text(&arr[4], s->unit);
+        pgbin_add_int4(&arr[5], s->start_day);
+        pgbin_add_int4(&arr[6], s->booked_day);
+        pgbin_add_int2(&arr[7], s->channel);
+        pgbin_add_int2(&arr[8], s->status);
+    }
+    bool ok = true;
+    if (nfirst) {
+        /* In key order, as every writer locks rows, against deadlocks. */
+        PGresult *res = exec_arrays(
+            st,
+            "INSERT INTO gevinst.appt_state (appt, t, o, i, unit_id, start_day, booked_day, "
+            "channel, status) "
+            "SELECT k, t, o, i, unit, sd, bd, ch, st "
+            "FROM unnest($1::bytea[], $2::bigint[], $3::bigint[], $4::int[], $5::text[], "
+            "$6::int[], $7::int[], $8::smallint[], $9::smallint[]) "
+            "AS x(k, t, o, i, unit, sd, bd, ch, st) ORDER BY 1 ON CONFLICT DO NOTHING "
+            "RETURNING appt",
+            arr, NCOL, 1, errstr, errstr_size);
+        if (!res) {
+            ok = false;
+        } else if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+            store_error(st, res, errstr, errstr_size);
+            ok = false;
+        } else {
+            for (int r = 0; r < PQntuples(res); r++) {
+                entry_t *e = PQgetlength(res, r, 0) == 32
+                                 ? lookup(ka, (const uint8_t *)PQgetvalue(res, r, 0), false)
+                                 : NULL;
+                if (!e || e->gen != ka->gen || e->inserted) {
+                    snprintf(errstr, errstr_size, "appt_state insert returned a key not sent");
+                    ok = false;
+                    break;
+                }
+                /* The row matches cur: clean, and counted once here. */
+                e->cur = ka->staged[e->winner].s;
+                e->present = e->pg_present = e->inserted = true;
+                e->pt = e->cur.t;
+                e->po = e->cur.o;
+                e->pi = e->cur.i;
+                contribute(kd, &e->cur, +1);
+            }
+        }
+        PQclear(res);
+    }
+    for (int c = 0; c < NCOL; c++)
+        pgbin_free(&arr[c]);
+    if (ok)
+        ok = select_existing(ka, st, first, nfirst, errstr, errstr_size);
+    free(first);
     return ok;
 }
 
@@ -374,11 +477,13 @@ kpi_flush_result_t kpi_appt_flush(kpi_appt_t *ka, store_t *st, kpi_delta_t *kd, 
 {
     if (ka->nstaged == 0)
         return KPI_FLUSH_OK;
-    if (!load_missing(ka, st, errstr, errstr_size))
+    if (!load_missing(ka, st, kd, errstr, errstr_size))
         return KPI_FLUSH_FAILED;
     for (size_t i = 0; i < ka->nstaged; i++) {
         const staged_t *sg = &ka->staged[i];
-        entry_t *e = lookup(ka, sg->key, true);
+        entry_t *e = lookup(ka, sg->key, false);
+        if (e->gen == ka->gen && e->inserted)
+            continue; /* new row: its latest snapshot is written and counted */
         if (e->present && newer(&e->cur, sg->s.t, sg->s.o, sg->s.i))
             continue; /* an older snapshot arriving late changes nothing */
         if (e->present)
