@@ -208,7 +208,11 @@ static PGresult *exec_arrays(store_t *st, const char *sql, pgbin_t *arr, int n, 
     enum { MAXP = 12 };
     const char *v[MAXP];
     int len[MAXP], fmt[MAXP];
-    for (int c = 0; c < n && c < MAXP; c++) {
+    if (n > MAXP) {
+        snprintf(errstr, errstr_size, "%d array parameters, at most %d", n, MAXP);
+        return NULL;
+    }
+    for (int c = 0; c < n; c++) {
         v[c] = pgbin_param(&arr[c], &len[c]);
         fmt[c] = 1;
         if (!v[c]) {
