@@ -28,8 +28,8 @@ typedef struct entry {
     snap_t cur;
     int64_t pt, po;
     int32_t pi;
-    uint64_t gen;  /* the flush that found it missing from the cache */
-    size_t winner; /* with gen current: its latest snapshot in staged */
+    uint32_t winner; /* with gen current: its latest snapshot in staged */
+    uint64_t gen;    /* the flush that found it missing from the cache */
 } entry_t;
 
 typedef struct staged {
@@ -304,14 +304,14 @@ static bool load_missing(kpi_appt_t *ka, store_t *st, kpi_delta_t *kd, char *err
             ka->hits++;
             /* Later in the batch wins a tie, as in the merge. */
             if (e->gen == ka->gen && !newer(&ka->staged[e->winner].s, sg->s.t, sg->s.o, sg->s.i))
-                e->winner = i;
+                e->winner = (uint32_t)i;
             continue;
         }
         ka->misses++;
         e = lookup(ka, sg->key, true);
         /* Absent until the database says otherwise. */
         e->gen = ka->gen;
-        e->winner = i;
+        e->winner = (uint32_t)i;
         first[nfirst++] = i;
     }
 
