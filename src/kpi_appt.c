@@ -2,7 +2,7 @@
 #include "gevinst/kpi_appt.h"
 
 #include "gevinst/hexkey.h"
-#include "gevinst/pgarray.h"
+#include "gevinst/pgbin.h"
 
 #include <inttypes.h>
 #include <stdio.h>
@@ -24,9 +24,12 @@ typedef struct entry {
     bool present;    /* has a winning snapshot */
     bool pg_present; /* a row exists in appt_state, at version (pt, po, pi) */
     bool dirty;      /* cur differs from the row */
+    bool inserted;   /* with gen current: its row was new, cur already counted */
     snap_t cur;
     int64_t pt, po;
     int32_t pi;
+    uint32_t winner; /* with gen current: its latest snapshot in staged */
+    uint64_t gen;    /* the flush that found it missing from the cache */
 } entry_t;
 
 typedef struct staged {
@@ -51,6 +54,7 @@ struct kpi_appt {
     uint8_t (*dirty)[32];
     size_t ndirty, dirty_cap;
     uint64_t hits, misses;
+    uint64_t gen; /* flushes so far: marks the entries a flush loaded */
 };
 
 static bool newer(const snap_t *a, int64_t t, int64_t o, int32_t i)
@@ -219,51 +223,74 @@ static void contribute(kpi_delta_t *kd, const snap_t *s, int64_t sign)
     }
 }
 
-/* Reads the rows of staged appointments the cache does not hold. */
-static bool load_missing(kpi_appt_t *ka, store_t *st, char *errstr, size_t errstr_size)
+/* Runs sql with n binary array parameters. NULL with errstr when an array ran
+ * out of memory; otherwise the result, to be checked and cleared. */
+static PGresult *exec_arrays(store_t *st, const char *sql, pgbin_t *arr, int n, int result_format,
+                             char *errstr, size_t errstr_size)
 {
-    pgarray_t keys;
-    char hex[65];
-    pgarray_init(&keys);
-    for (size_t i = 0; i < ka->nstaged; i++) {
-        entry_t *e = lookup(ka, ka->staged[i].key, false);
-        if (e) {
-            ka->hits++;
-            continue;
+    enum { MAXP = 12 };
+    const char *v[MAXP];
+    int len[MAXP], fmt[MAXP];
+    if (n > MAXP) {
+        snprintf(errstr, errstr_size, "%d array parameters, at most %d", n, MAXP);
+        return NULL;
+    }
+    for (int c = 0; c < n; c++) {
+        v[c] = pgbin_param(&arr[c], &len[c]);
+        fmt[c] = 1;
+        if (!v[c]) {
+            snprintf(errstr, errstr_size, "out of memory building appointment state arrays");
+            return NULL;
         }
-        ka->misses++;
-        e = lookup(ka, ka->staged[i].key, true);
-        /* Absent until the database says otherwise. */
-        hexkey_encode(e->key, hex);
-        pgarray_add_text(&keys, hex);
+    }
+    return PQexecParams(store_conn(st), sql, n, NULL, v, len, fmt, result_format);
+}
+
+/* Reads the rows of keys marked missing in this flush that load_missing could
+ * not insert: they exist already (from before the cache, or another writer). */
+static bool select_existing(kpi_appt_t *ka, store_t *st, const size_t *first, size_t nfirst,
+                            char *errstr, size_t errstr_size)
+{
+    pgbin_t keys;
+    pgbin_init(&keys, PGBIN_BYTEA);
+    for (size_t j = 0; j < nfirst; j++) {
+        const entry_t *e = lookup(ka, ka->staged[first[j]].key, false);
+        if (!e->inserted)
+            pgbin_add_bytes(&keys, e->key, 32);
     }
     bool ok = true;
     if (keys.count) {
-        const char *p[1] = {pgarray_str(&keys)};
-        PGresult *res = PQexecParams(
-            store_conn(st),
-            "SELECT encode(s.appt, 'hex'), s.t, s.o, s.i, s.unit_id, s.start_day, s.booked_day, "
-            "s.channel, s.status FROM gevinst.appt_state s "
-            "WHERE s.appt = ANY (SELECT decode(k, 'hex') FROM unnest($1::text[]) k)",
-            1, NULL, p, NULL, NULL, 0);
-        if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+        /* Binary in and out: no hex, no number parsing on either side. */
+        PGresult *res = exec_arrays(st,
+                                    "SELECT s.appt, s.t, s.o, s.i, s.unit_id, s.start_day, "
+                                    "s.booked_day, s.channel, s.status FROM gevinst.appt_state s "
+                                    "WHERE s.appt = ANY ($1::bytea[])",
+                                    &keys, 1, 1, errstr, errstr_size);
+        if (!res) {
+            ok = false;
+        } else if (PQresultStatus(res) != PGRES_TUPLES_OK) {
             store_error(st, res, errstr, errstr_size);
             ok = false;
         } else {
             for (int r = 0; r < PQntuples(res); r++) {
-                uint8_t key[32];
-                hexkey_decode(key, PQgetvalue(res, r, 0));
-                entry_t *e = lookup(ka, key, true);
+                entry_t *e = PQgetlength(res, r, 0) == 32
+                                 ? lookup(ka, (const uint8_t *)PQgetvalue(res, r, 0), false)
+                                 : NULL;
+                if (!e) {
+                    snprintf(errstr, errstr_size, "appt_state returned a key not asked for");
+                    ok = false;
+                    break;
+                }
                 snap_t *s = &e->cur;
-                s->t = strtoll(PQgetvalue(res, r, 1), NULL, 10);
-                s->o = strtoll(PQgetvalue(res, r, 2), NULL, 10);
-                s->i = (int32_t)strtol(PQgetvalue(res, r, 3), NULL, 10);
-                const char *unit = PQgetvalue(res, r, 4);
-                s->unit = strpool_intern(ka->pool, unit, strlen(unit));
-                s->start_day = (int32_t)strtol(PQgetvalue(res, r, 5), NULL, 10);
-                s->booked_day = (int32_t)strtol(PQgetvalue(res, r, 6), NULL, 10);
-                s->channel = (uint8_t)atoi(PQgetvalue(res, r, 7));
-                s->status = (uint8_t)atoi(PQgetvalue(res, r, 8));
+                s->t = pgbin_get_int8(PQgetvalue(res, r, 1));
+                s->o = pgbin_get_int8(PQgetvalue(res, r, 2));
+                s->i = pgbin_get_int4(PQgetvalue(res, r, 3));
+                s->unit =
+                    strpool_intern(ka->pool, PQgetvalue(res, r, 4), (size_t)PQgetlength(res, r, 4));
+                s->start_day = pgbin_get_int4(PQgetvalue(res, r, 5));
+                s->booked_day = pgbin_get_int4(PQgetvalue(res, r, 6));
+                s->channel = (uint8_t)pgbin_get_int2(PQgetvalue(res, r, 7));
+                s->status = (uint8_t)pgbin_get_int2(PQgetvalue(res, r, 8));
                 e->present = e->pg_present = true;
                 e->pt = s->t;
                 e->po = s->o;
@@ -272,7 +299,109 @@ static bool load_missing(kpi_appt_t *ka, store_t *st, char *errstr, size_t errst
         }
         PQclear(res);
     }
-    pgarray_free(&keys);
+    pgbin_free(&keys);
+    return ok;
+}
+
+/* Brings every staged appointment into the cache. Most keys the cache does
+ * not hold are new appointments, so rather than look each up (and mostly not
+ * find it) their latest staged snapshot is inserted right away; a key the
+ * insert returns is new and just that snapshot counts (the ones before it
+ * would be added and taken back again). Only the keys that were there already
+ * are read and merged like cached ones. */
+static bool load_missing(kpi_appt_t *ka, store_t *st, kpi_delta_t *kd, char *errstr,
+                         size_t errstr_size)
+{
+    /* One staged index per key missing from the cache, to find it again. */
+    size_t *first = malloc(ka->nstaged * sizeof(*first));
+    if (!first) {
+        snprintf(errstr, errstr_size, "out of memory loading appointment states");
+        return false;
+    }
+    size_t nfirst = 0;
+    ka->gen++;
+    for (size_t i = 0; i < ka->nstaged; i++) {
+        const staged_t *sg = &ka->staged[i];
+        entry_t *e = lookup(ka, sg->key, false);
+        if (e) {
+            ka->hits++;
+            /* Later in the batch wins a tie, as in the merge. */
+            if (e->gen == ka->gen && !newer(&ka->staged[e->winner].s, sg->s.t, sg->s.o, sg->s.i))
+                e->winner = (uint32_t)i;
+            continue;
+        }
+        ka->misses++;
+        e = lookup(ka, sg->key, true);
+        /* Absent until the database says otherwise. */
+        e->gen = ka->gen;
+        e->winner = (uint32_t)i;
+        first[nfirst++] = i;
+    }
+
+    enum { NCOL = 9 }; /* key, t, o, i, unit, start, booked, channel, status */
+    static const uint32_t types[NCOL] = {PGBIN_BYTEA, PGBIN_INT8, PGBIN_INT8,
+                                         PGBIN_INT4,  PGBIN_TEXT, PGBIN_INT4,
+                                         PGBIN_INT4,  PGBIN_INT2, PGBIN_INT2};
+    pgbin_t arr[NCOL];
+    for (int c = 0; c < NCOL; c++)
+        pgbin_init(&arr[c], types[c]);
+    for (size_t j = 0; j < nfirst; j++) {
+        const entry_t *e = lookup(ka, ka->staged[first[j]].key, false);
+        const snap_t *s = &ka->staged[e->winner].s;
+        pgbin_add_bytes(&arr[0], e->key, 32);
+        pgbin_add_int8(&arr[1], s->t);
+        pgbin_add_int8(&arr[2], s->o);
+        pgbin_add_int4(&arr[3], s->i);
+        pgbin_add_text(&arr[4], s->unit);
+        pgbin_add_int4(&arr[5], s->start_day);
+        pgbin_add_int4(&arr[6], s->booked_day);
+        pgbin_add_int2(&arr[7], s->channel);
+        pgbin_add_int2(&arr[8], s->status);
+    }
+    bool ok = true;
+    if (nfirst) {
+        /* In key order, as every writer locks rows, against deadlocks. */
+        PGresult *res = exec_arrays(
+            st,
+            "INSERT INTO gevinst.appt_state (appt, t, o, i, unit_id, start_day, booked_day, "
+            "channel, status) "
+            "SELECT k, t, o, i, unit, sd, bd, ch, st "
+            "FROM unnest($1::bytea[], $2::bigint[], $3::bigint[], $4::int[], $5::text[], "
+            "$6::int[], $7::int[], $8::smallint[], $9::smallint[]) "
+            "AS x(k, t, o, i, unit, sd, bd, ch, st) ORDER BY 1 ON CONFLICT DO NOTHING "
+            "RETURNING appt",
+            arr, NCOL, 1, errstr, errstr_size);
+        if (!res) {
+            ok = false;
+        } else if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+            store_error(st, res, errstr, errstr_size);
+            ok = false;
+        } else {
+            for (int r = 0; r < PQntuples(res); r++) {
+                entry_t *e = PQgetlength(res, r, 0) == 32
+                                 ? lookup(ka, (const uint8_t *)PQgetvalue(res, r, 0), false)
+                                 : NULL;
+                if (!e || e->gen != ka->gen || e->inserted) {
+                    snprintf(errstr, errstr_size, "appt_state insert returned a key not sent");
+                    ok = false;
+                    break;
+                }
+                /* The row matches cur: clean, and counted once here. */
+                e->cur = ka->staged[e->winner].s;
+                e->present = e->pg_present = e->inserted = true;
+                e->pt = e->cur.t;
+                e->po = e->cur.o;
+                e->pi = e->cur.i;
+                contribute(kd, &e->cur, +1);
+            }
+        }
+        PQclear(res);
+    }
+    for (int c = 0; c < NCOL; c++)
+        pgbin_free(&arr[c]);
+    if (ok)
+        ok = select_existing(ka, st, first, nfirst, errstr, errstr_size);
+    free(first);
     return ok;
 }
 
@@ -282,30 +411,32 @@ static kpi_flush_result_t write_states(kpi_appt_t *ka, store_t *st, char *errstr
                                        size_t errstr_size)
 {
     enum { NCOL = 12 }; /* key, t, o, i, unit, start, booked, channel, status, old t, o, i */
-    pgarray_t upd[NCOL], ins[NCOL];
+    static const uint32_t types[NCOL] = {
+        PGBIN_BYTEA, PGBIN_INT8, PGBIN_INT8, PGBIN_INT4, PGBIN_TEXT, PGBIN_INT4,
+        PGBIN_INT4,  PGBIN_INT2, PGBIN_INT2, PGBIN_INT8, PGBIN_INT8, PGBIN_INT4,
+    };
+    pgbin_t upd[NCOL], ins[NCOL];
     size_t nupd = 0, nins = 0;
-    char hex[65];
     for (int c = 0; c < NCOL; c++) {
-        pgarray_init(&upd[c]);
-        pgarray_init(&ins[c]);
+        pgbin_init(&upd[c], types[c]);
+        pgbin_init(&ins[c], types[c]);
     }
     for (size_t d = 0; d < ka->ndirty; d++) {
         entry_t *e = lookup(ka, ka->dirty[d], false);
-        pgarray_t *arr = e->pg_present ? upd : ins;
-        hexkey_encode(e->key, hex);
-        pgarray_add_text(&arr[0], hex);
-        pgarray_add_int(&arr[1], e->cur.t);
-        pgarray_add_int(&arr[2], e->cur.o);
-        pgarray_add_int(&arr[3], e->cur.i);
-        pgarray_add_text(&arr[4], e->cur.unit);
-        pgarray_add_int(&arr[5], e->cur.start_day);
-        pgarray_add_int(&arr[6], e->cur.booked_day);
-        pgarray_add_int(&arr[7], e->cur.channel);
-        pgarray_add_int(&arr[8], e->cur.status);
+        pgbin_t *arr = e->pg_present ? upd : ins;
+        pgbin_add_bytes(&arr[0], e->key, 32);
+        pgbin_add_int8(&arr[1], e->cur.t);
+        pgbin_add_int8(&arr[2], e->cur.o);
+        pgbin_add_int4(&arr[3], e->cur.i);
+        pgbin_add_text(&arr[4], e->cur.unit);
+        pgbin_add_int4(&arr[5], e->cur.start_day);
+        pgbin_add_int4(&arr[6], e->cur.booked_day);
+        pgbin_add_int2(&arr[7], e->cur.channel);
+        pgbin_add_int2(&arr[8], e->cur.status);
         if (e->pg_present) {
-            pgarray_add_int(&arr[9], e->pt);
-            pgarray_add_int(&arr[10], e->po);
-            pgarray_add_int(&arr[11], e->pi);
+            pgbin_add_int8(&arr[9], e->pt);
+            pgbin_add_int8(&arr[10], e->po);
+            pgbin_add_int4(&arr[11], e->pi);
             nupd++;
         } else {
             nins++;
@@ -313,22 +444,21 @@ static kpi_flush_result_t write_states(kpi_appt_t *ka, store_t *st, char *errstr
     }
 
     kpi_flush_result_t r = KPI_FLUSH_OK;
-    const char *p[NCOL];
     if (nupd) {
-        for (int c = 0; c < NCOL; c++)
-            p[c] = pgarray_str(&upd[c]);
-        PGresult *res = PQexecParams(
-            store_conn(st),
+        PGresult *res = exec_arrays(
+            st,
             "UPDATE gevinst.appt_state s SET t = u.t, o = u.o, i = u.i, unit_id = u.unit, "
             "start_day = u.sd, booked_day = u.bd, channel = u.ch, status = u.st "
-            "FROM (SELECT decode(k, 'hex') AS k, t, o, i, unit, sd, bd, ch, st, pt, po, pi "
-            "      FROM unnest($1::text[], $2::bigint[], $3::bigint[], $4::int[], $5::text[], "
+            "FROM (SELECT k, t, o, i, unit, sd, bd, ch, st, pt, po, pi "
+            "      FROM unnest($1::bytea[], $2::bigint[], $3::bigint[], $4::int[], $5::text[], "
             "      $6::int[], $7::int[], $8::smallint[], $9::smallint[], $10::bigint[], "
             "      $11::bigint[], $12::int[]) AS x(k, t, o, i, unit, sd, bd, ch, st, pt, po, pi) "
             "      ORDER BY 1) u "
             "WHERE s.appt = u.k AND s.t = u.pt AND s.o = u.po AND s.i = u.pi",
-            NCOL, NULL, p, NULL, NULL, 0);
-        if (PQresultStatus(res) != PGRES_COMMAND_OK) {
+            upd, NCOL, 0, errstr, errstr_size);
+        if (!res) {
+            r = KPI_FLUSH_FAILED;
+        } else if (PQresultStatus(res) != PGRES_COMMAND_OK) {
             store_error(st, res, errstr, errstr_size);
             r = KPI_FLUSH_FAILED;
         } else if ((size_t)strtoull(PQcmdTuples(res), NULL, 10) != nupd) {
@@ -340,18 +470,18 @@ static kpi_flush_result_t write_states(kpi_appt_t *ka, store_t *st, char *errstr
         PQclear(res);
     }
     if (r == KPI_FLUSH_OK && nins) {
-        for (int c = 0; c < 9; c++)
-            p[c] = pgarray_str(&ins[c]);
-        PGresult *res = PQexecParams(
-            store_conn(st),
+        PGresult *res = exec_arrays(
+            st,
             "INSERT INTO gevinst.appt_state (appt, t, o, i, unit_id, start_day, booked_day, "
             "channel, status) "
-            "SELECT decode(k, 'hex'), t, o, i, unit, sd, bd, ch, st "
-            "FROM unnest($1::text[], $2::bigint[], $3::bigint[], $4::int[], $5::text[], "
+            "SELECT k, t, o, i, unit, sd, bd, ch, st "
+            "FROM unnest($1::bytea[], $2::bigint[], $3::bigint[], $4::int[], $5::text[], "
             "$6::int[], $7::int[], $8::smallint[], $9::smallint[]) "
             "AS x(k, t, o, i, unit, sd, bd, ch, st) ORDER BY 1 ON CONFLICT DO NOTHING",
-            9, NULL, p, NULL, NULL, 0);
-        if (PQresultStatus(res) != PGRES_COMMAND_OK) {
+            ins, 9, 0, errstr, errstr_size);
+        if (!res) {
+            r = KPI_FLUSH_FAILED;
+        } else if (PQresultStatus(res) != PGRES_COMMAND_OK) {
             store_error(st, res, errstr, errstr_size);
             r = KPI_FLUSH_FAILED;
         } else if ((size_t)strtoull(PQcmdTuples(res), NULL, 10) != nins) {
@@ -363,8 +493,8 @@ static kpi_flush_result_t write_states(kpi_appt_t *ka, store_t *st, char *errstr
         PQclear(res);
     }
     for (int c = 0; c < NCOL; c++) {
-        pgarray_free(&upd[c]);
-        pgarray_free(&ins[c]);
+        pgbin_free(&upd[c]);
+        pgbin_free(&ins[c]);
     }
     return r;
 }
@@ -377,11 +507,13 @@ kpi_flush_result_t kpi_appt_flush(kpi_appt_t *ka, store_t *st, kpi_delta_t *kd, 
     ka->detached = false;
     if (ka->nstaged == 0)
         return KPI_FLUSH_OK;
-    if (!load_missing(ka, st, errstr, errstr_size))
+    if (!load_missing(ka, st, kd, errstr, errstr_size))
         return KPI_FLUSH_FAILED;
     for (size_t i = 0; i < ka->nstaged; i++) {
         const staged_t *sg = &ka->staged[i];
-        entry_t *e = lookup(ka, sg->key, true);
+        entry_t *e = lookup(ka, sg->key, false);
+        if (e->gen == ka->gen && e->inserted)
+            continue; /* new row: its latest snapshot is written and counted */
         if (e->present && newer(&e->cur, sg->s.t, sg->s.o, sg->s.i))
             continue; /* an older snapshot arriving late changes nothing */
         if (e->present)

@@ -1,0 +1,296 @@
+/* kpi_appt_flush (src/kpi_appt.c) against a real PostgreSQL: the latest
+ * snapshot wins within a batch (time, then offset, then index); a new
+ * appointment counts only its winner; entered-in-error counts nothing; a cold
+ * cache meets rows already there (older or newer than the batch) and merges
+ * them; another instance's change to a cached row fences the flush. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include "gevinst/kpi_appt.h"
+#include "gevinst/migrate.h"
+#include "gevinst/store.h"
+#include "test_util.h"
+
+#include <libpq-fe.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static store_t *st;
+static strpool_t *pool;
+static timeutil_tz_t *tz;
+static const char *unit;
+
+enum { DAY = 20000 }; /* start and booking day of every snapshot */
+static const int64_t DAY_US = (int64_t)DAY * 86400 * 1000000;
+
+static void exec(const char *sql)
+{
+    PGresult *res = PQexec(store_conn(st), sql);
+    ExecStatusType s = PQresultStatus(res);
+    if (s != PGRES_COMMAND_OK && s != PGRES_TUPLES_OK)
+        fail_msg("%s\n-> %s", sql, PQerrorMessage(store_conn(st)));
+    PQclear(res);
+}
+
+/* The first row of sql as text, columns joined by '|'. */
+static char *row(const char *sql)
+{
+    static char out[512];
+    PGresult *res = PQexec(store_conn(st), sql);
+    if (PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != 1)
+        fail_msg("%s\n-> %s (%d rows)", sql, PQerrorMessage(store_conn(st)), PQntuples(res));
+    out[0] = '\0';
+    for (int c = 0; c < PQnfields(res); c++)
+        snprintf(out + strlen(out), sizeof(out) - strlen(out), "%s%s", c ? "|" : "",
+                 PQgetvalue(res, 0, c));
+    PQclear(res);
+    return out;
+}
+
+/* The state row of appointment n: t|o|i|status|channel. */
+static char *state_of(int n)
+{
+    char sql[256];
+    snprintf(sql, sizeof(sql),
+             "SELECT t, o, i, status, channel FROM gevinst.appt_state "
+             "WHERE appt = decode(repeat(lpad(to_hex(%d), 2, '0'), 32), 'hex')",
+             n);
+    return row(sql);
+}
+
+/* Stages a snapshot of appointment n (1..255). */
+static void add(kpi_appt_t *ka, int n, int64_t t, event_status_t status, event_channel_t channel,
+                int64_t offset, int index)
+{
+    event_t ev;
+    memset(&ev, 0, sizeof(ev));
+    ev.type = EVENT_APPOINTMENT_BOOKED; /* the status is what counts */
+    ev.time_us = t;
+    snprintf(ev.unit_id, sizeof(ev.unit_id), "u1");
+    for (int b = 0; b < 32; b++)
+        snprintf(ev.appointment.appointment + 2 * b, 3, "%02x", n);
+    ev.appointment.status = status;
+    ev.appointment.channel = channel;
+    ev.appointment.start_us = DAY_US + 3600000000;
+    ev.appointment.booked_at_us = DAY_US + 7200000000;
+    kpi_appt_add(ka, &ev, offset, index);
+}
+
+/* Flushes and commits (or rolls back and discards) one batch. */
+static kpi_flush_result_t flush(kpi_appt_t *ka, kpi_delta_t *kd)
+{
+    char errstr[512];
+    exec("BEGIN");
+    kpi_flush_result_t r = kpi_appt_flush(ka, st, kd, errstr, sizeof(errstr));
+    if (r == KPI_FLUSH_OK) {
+        exec("COMMIT");
+        kpi_appt_committed(ka);
+    } else {
+        exec("ROLLBACK");
+        kpi_appt_discard(ka);
+    }
+    if (r == KPI_FLUSH_FAILED)
+        fail_msg("flush: %s", errstr);
+    return r;
+}
+
+/* "num/den" of a delta cell, "-" when it is zero or absent. */
+static char *cell(const kpi_delta_t *kd, kpi_id_t kpi)
+{
+    static char out[4][64];
+    static int next;
+    char *o = out[next++ % 4];
+    int64_t num, den;
+    if (!kpi_delta_get(kd, unit, kpi, DAY, &num, &den))
+        return strcpy(o, "-");
+    snprintf(o, 64, "%lld/%lld", (long long)num, (long long)den);
+    return o;
+}
+
+static int reset(void **state)
+{
+    (void)state;
+    exec("TRUNCATE gevinst.appt_state");
+    return 0;
+}
+
+/* New appointments, each seen several times in one batch. */
+static void test_new_keys_in_one_batch(void **state)
+{
+    (void)state;
+    kpi_appt_t *ka = kpi_appt_new(tz, pool, 1024);
+    kpi_delta_t *kd = kpi_delta_new();
+    /* 1: the latest time wins, whatever the order. */
+    add(ka, 1, 100, EVENT_STATUS_BOOKED, EVENT_CHANNEL_PORTAL, 10, 0);
+    add(ka, 1, 300, EVENT_STATUS_ARRIVED, EVENT_CHANNEL_PORTAL, 11, 0);
+    add(ka, 1, 200, EVENT_STATUS_NOSHOW, EVENT_CHANNEL_PORTAL, 12, 0);
+    /* 2: same time: the higher offset wins, then the higher index. */
+    add(ka, 2, 100, EVENT_STATUS_NOSHOW, EVENT_CHANNEL_STAFF, 21, 0);
+    add(ka, 2, 100, EVENT_STATUS_FULFILLED, EVENT_CHANNEL_STAFF, 20, 5);
+    add(ka, 2, 100, EVENT_STATUS_CANCELLED, EVENT_CHANNEL_STAFF, 21, 1);
+    /* 3: ends entered in error: counts nothing, but its row is kept. */
+    add(ka, 3, 100, EVENT_STATUS_NOSHOW, EVENT_CHANNEL_PORTAL, 30, 0);
+    add(ka, 3, 200, EVENT_STATUS_ENTERED_IN_ERROR, EVENT_CHANNEL_PORTAL, 31, 0);
+    /* 4: one snapshot. */
+    add(ka, 4, 100, EVENT_STATUS_NOSHOW, EVENT_CHANNEL_STAFF, 40, 0);
+    assert_int_equal(flush(ka, kd), KPI_FLUSH_OK);
+    assert_string_equal(cell(kd, KPI_SELF_BOOKING_SHARE), "1/3");
+    assert_string_equal(cell(kd, KPI_NO_SHOW_RATE), "1/2");
+    assert_string_equal(cell(kd, KPI_NO_SHOW_RATE_SELF_BOOKED), "0/1");
+    assert_string_equal(cell(kd, KPI_NO_SHOW_RATE_STAFF_BOOKED), "1/1");
+    assert_string_equal(state_of(1), "300|11|0|2|0");
+    assert_string_equal(state_of(2), "100|21|1|1|1");
+    assert_string_equal(state_of(3), "200|31|0|5|0");
+    assert_string_equal(state_of(4), "100|40|0|4|1");
+    assert_string_equal(row("SELECT count(*) FROM gevinst.appt_state"), "4");
+
+    /* Next batch, cached: the old winner is taken back. */
+    kpi_delta_clear(kd);
+    add(ka, 1, 250, EVENT_STATUS_NOSHOW, EVENT_CHANNEL_PORTAL, 13, 0); /* older: nothing */
+    add(ka, 4, 400, EVENT_STATUS_FULFILLED, EVENT_CHANNEL_STAFF, 41, 0);
+    add(ka, 3, 300, EVENT_STATUS_NOSHOW, EVENT_CHANNEL_PORTAL, 32, 0);
+    assert_int_equal(flush(ka, kd), KPI_FLUSH_OK);
+    assert_string_equal(cell(kd, KPI_SELF_BOOKING_SHARE), "1/1");
+    assert_string_equal(cell(kd, KPI_NO_SHOW_RATE), "0/1");
+    assert_string_equal(cell(kd, KPI_NO_SHOW_RATE_STAFF_BOOKED), "-1/0");
+    assert_string_equal(cell(kd, KPI_NO_SHOW_RATE_SELF_BOOKED), "1/1");
+    assert_string_equal(state_of(1), "300|11|0|2|0");
+    assert_string_equal(state_of(3), "300|32|0|4|0");
+    assert_string_equal(state_of(4), "400|41|0|3|1");
+    kpi_delta_destroy(kd);
+    kpi_appt_destroy(ka);
+}
+
+/* A cold cache (a restart, another instance) meets rows already there: a
+ * batch older than the row changes nothing, a newer one replaces it, also
+ * when the key shows up in the batch more than once. */
+static void test_cold_cache_existing_rows(void **state)
+{
+    (void)state;
+    kpi_appt_t *a = kpi_appt_new(tz, pool, 1024);
+    kpi_delta_t *kd = kpi_delta_new();
+    add(a, 1, 1000, EVENT_STATUS_NOSHOW, EVENT_CHANNEL_PORTAL, 1, 0);
+    add(a, 2, 1000, EVENT_STATUS_NOSHOW, EVENT_CHANNEL_PORTAL, 2, 0);
+    assert_int_equal(flush(a, kd), KPI_FLUSH_OK);
+
+    kpi_appt_t *b = kpi_appt_new(tz, pool, 1024);
+    kpi_delta_clear(kd);
+    /* 1: every snapshot older than the row. */
+    add(b, 1, 500, EVENT_STATUS_FULFILLED, EVENT_CHANNEL_STAFF, 5, 0);
+    add(b, 1, 900, EVENT_STATUS_BOOKED, EVENT_CHANNEL_STAFF, 6, 0);
+    /* 2: one older, one newer, then an older one again. */
+    add(b, 2, 500, EVENT_STATUS_BOOKED, EVENT_CHANNEL_STAFF, 7, 0);
+    add(b, 2, 2000, EVENT_STATUS_FULFILLED, EVENT_CHANNEL_STAFF, 8, 0);
+    add(b, 2, 1500, EVENT_STATUS_ENTERED_IN_ERROR, EVENT_CHANNEL_STAFF, 9, 0);
+    /* 5: new, next to them. */
+    add(b, 5, 100, EVENT_STATUS_BOOKED, EVENT_CHANNEL_PHONE, 10, 0);
+    assert_int_equal(flush(b, kd), KPI_FLUSH_OK);
+    /* 2 takes back portal + noshow and adds staff + fulfilled; 5 adds a booking. */
+    assert_string_equal(cell(kd, KPI_SELF_BOOKING_SHARE), "-1/1");
+    assert_string_equal(cell(kd, KPI_NO_SHOW_RATE), "-1/0");
+    assert_string_equal(cell(kd, KPI_NO_SHOW_RATE_SELF_BOOKED), "-1/-1");
+    assert_string_equal(cell(kd, KPI_NO_SHOW_RATE_STAFF_BOOKED), "0/1");
+    assert_string_equal(state_of(1), "1000|1|0|4|0");
+    assert_string_equal(state_of(2), "2000|8|0|3|1");
+    assert_string_equal(state_of(5), "100|10|0|0|2");
+
+    /* a still caches 2 at its old version: its write is fenced. */
+    kpi_delta_clear(kd);
+    add(a, 2, 3000, EVENT_STATUS_NOSHOW, EVENT_CHANNEL_PORTAL, 11, 0);
+    assert_int_equal(flush(a, kd), KPI_FLUSH_FENCED);
+    assert_string_equal(state_of(2), "2000|8|0|3|1");
+    /* After the discard it reads the row again and goes through. */
+    kpi_delta_clear(kd);
+    add(a, 2, 3000, EVENT_STATUS_NOSHOW, EVENT_CHANNEL_PORTAL, 11, 0);
+    assert_int_equal(flush(a, kd), KPI_FLUSH_OK);
+    assert_string_equal(cell(kd, KPI_NO_SHOW_RATE), "1/0");
+    assert_string_equal(state_of(2), "3000|11|0|4|0");
+    kpi_delta_destroy(kd);
+    kpi_appt_destroy(a);
+    kpi_appt_destroy(b);
+}
+
+/* Many new keys in one batch, a few of them already stored: every row is
+ * written once and the counts add up. */
+static void test_large_mixed_batch(void **state)
+{
+    (void)state;
+    kpi_appt_t *a = kpi_appt_new(tz, pool, 1024);
+    kpi_delta_t *kd = kpi_delta_new();
+    for (int n = 1; n <= 200; n += 10)
+        add(a, n, 50, EVENT_STATUS_NOSHOW, EVENT_CHANNEL_STAFF, n, 0);
+    assert_int_equal(flush(a, kd), KPI_FLUSH_OK);
+    assert_string_equal(cell(kd, KPI_NO_SHOW_RATE), "20/20");
+
+    kpi_appt_t *b = kpi_appt_new(tz, pool, 1024);
+    kpi_delta_clear(kd);
+    for (int n = 1; n <= 250; n++) {
+        add(b, n, 100, EVENT_STATUS_BOOKED, EVENT_CHANNEL_PORTAL, 1000 + n, 0);
+        add(b, n, 200, EVENT_STATUS_FULFILLED, EVENT_CHANNEL_PORTAL, 1000 + n, 1);
+    }
+    assert_int_equal(flush(b, kd), KPI_FLUSH_OK);
+    /* 250 fulfilled portal bookings in, 20 staff no-shows out. */
+    assert_string_equal(cell(kd, KPI_SELF_BOOKING_SHARE), "250/230");
+    assert_string_equal(cell(kd, KPI_NO_SHOW_RATE), "-20/230");
+    assert_string_equal(cell(kd, KPI_NO_SHOW_RATE_SELF_BOOKED), "0/250");
+    assert_string_equal(cell(kd, KPI_NO_SHOW_RATE_STAFF_BOOKED), "-20/-20");
+    assert_string_equal(row("SELECT count(*), count(*) FILTER (WHERE t = 200 AND status = 3) "
+                            "FROM gevinst.appt_state"),
+                        "250|250");
+    kpi_delta_destroy(kd);
+    kpi_appt_destroy(a);
+    kpi_appt_destroy(b);
+}
+
+static int setup(void **state)
+{
+    (void)state;
+    const char *conninfo = test_pg_conninfo();
+    if (!conninfo) {
+        fprintf(stderr, "GEVINST_TEST_CONNINFO not set: run under scripts/with-pg\n");
+        return -1;
+    }
+    char errstr[512];
+    bool retriable;
+    st = store_new(conninfo);
+    if (!store_connect(st, errstr, sizeof(errstr))) {
+        fprintf(stderr, "connect: %s\n", errstr);
+        return -1;
+    }
+    if (!migrate_run(store_conn(st), NULL, &retriable, errstr, sizeof(errstr))) {
+        fprintf(stderr, "migrate: %s\n", errstr);
+        return -1;
+    }
+    tz = timeutil_tz_new("UTC", errstr, sizeof(errstr));
+    pool = strpool_new();
+    if (!tz || !pool) {
+        fprintf(stderr, "tz/pool: %s\n", errstr);
+        return -1;
+    }
+    unit = strpool_intern(pool, "u1", 2);
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    strpool_destroy(pool);
+    timeutil_tz_destroy(tz);
+    store_destroy(st);
+    return 0;
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup(test_new_keys_in_one_batch, reset),
+        cmocka_unit_test_setup(test_cold_cache_existing_rows, reset),
+        cmocka_unit_test_setup(test_large_mixed_batch, reset),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}
