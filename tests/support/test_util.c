@@ -1,7 +1,19 @@
 #include "test_util.h"
 
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include "gevinst/migrate.h"
+#include "gevinst/store.h"
+
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 char *test_read_file(const char *path, size_t *len)
 {
@@ -26,4 +38,125 @@ char *test_read_file(const char *path, size_t *len)
 const char *test_pg_conninfo(void)
 {
     return getenv("GEVINST_TEST_CONNINFO");
+}
+
+const char *test_pg_require_conninfo(void)
+{
+    const char *conninfo = test_pg_conninfo();
+    if (!conninfo)
+        fail_msg("GEVINST_TEST_CONNINFO is not set: run under scripts/with-pg");
+    return conninfo;
+}
+
+PGconn *test_pg_connect_to(const char *conninfo)
+{
+    PGconn *c = PQconnectdb(conninfo);
+    if (PQstatus(c) != CONNECTION_OK)
+        fail_msg("connect '%s': %s", conninfo, PQerrorMessage(c));
+    return c;
+}
+
+PGconn *test_pg_connect(void)
+{
+    return test_pg_connect_to(test_pg_require_conninfo());
+}
+
+void test_pg_migrate(PGconn *c)
+{
+    char errstr[512];
+    bool retriable = false;
+    if (!migrate_run(c, NULL, &retriable, errstr, sizeof(errstr)))
+        fail_msg("migrate: %s", errstr);
+}
+
+store_t *test_pg_store(void)
+{
+    store_t *st = store_new(test_pg_require_conninfo());
+    assert_non_null(st);
+    char errstr[512];
+    if (!store_connect(st, errstr, sizeof(errstr)))
+        fail_msg("connect: %s", errstr);
+    test_pg_migrate(store_conn(st));
+    return st;
+}
+
+void test_pg_exec(PGconn *c, const char *sql)
+{
+    PGresult *res = PQexec(c, sql);
+    ExecStatusType s = PQresultStatus(res);
+    if (s != PGRES_COMMAND_OK && s != PGRES_TUPLES_OK)
+        fail_msg("%s\n-> %s", sql, PQerrorMessage(c));
+    PQclear(res);
+}
+
+void test_pg_execf(PGconn *c, const char *fmt, ...)
+{
+    char sql[4096];
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(sql, sizeof(sql), fmt, ap);
+    va_end(ap);
+    /* Truncated SQL could still run and mislead; refuse it. */
+    if (n < 0 || (size_t)n >= sizeof(sql))
+        fail_msg("test_pg_execf: SQL longer than %zu bytes: %.200s...", sizeof(sql) - 1, sql);
+    test_pg_exec(c, sql);
+}
+
+/* Rows of a tuples result as text; newline after each row when terminate. */
+static char *result_text(PGresult *res, bool terminate)
+{
+    size_t cap = 256, len = 0;
+    char *out = malloc(cap);
+    assert_non_null(out);
+    out[0] = '\0';
+    for (int r = 0; r < PQntuples(res); r++) {
+        for (int c = 0; c < PQnfields(res); c++) {
+            const char *v = PQgetisnull(res, r, c) ? "NULL" : PQgetvalue(res, r, c);
+            size_t need = len + strlen(v) + 2; /* separator and NUL */
+            while (need > cap) {
+                cap *= 2;
+                out = realloc(out, cap);
+                assert_non_null(out);
+            }
+            const char *sep = c + 1 < PQnfields(res) ? "|" : terminate ? "\n" : "";
+            len += (size_t)sprintf(out + len, "%s%s", v, sep);
+        }
+    }
+    return out;
+}
+
+char *test_pg_rows(PGconn *c, const char *sql)
+{
+    PGresult *res = PQexec(c, sql);
+    if (PQresultStatus(res) != PGRES_TUPLES_OK)
+        fail_msg("%s\n-> %s", sql, PQerrorMessage(c));
+    char *out = result_text(res, true);
+    PQclear(res);
+    return out;
+}
+
+void test_pg_expect_rows(PGconn *c, const char *sql, const char *expected)
+{
+    char *got = test_pg_rows(c, sql);
+    if (strcmp(got, expected) != 0)
+        fail_msg("%s\nexpected:\n%sgot:\n%s", sql, expected, got);
+    free(got);
+}
+
+char *test_pg_row(PGconn *c, const char *sql)
+{
+    PGresult *res = PQexec(c, sql);
+    if (PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != 1)
+        fail_msg("%s\n-> %s (%d rows)", sql, PQerrorMessage(c), PQntuples(res));
+    char *out = result_text(res, false);
+    PQclear(res);
+    return out;
+}
+
+void test_pg_expect_row(PGconn *c, const char *sql, const char *expected)
+{
+    char *got = test_pg_row(c, sql);
+    if (strcmp(got, expected) != 0)
+        fail_msg("%s\nexpected: %s\ngot:      %s", sql, expected, got);
+    free(got);
 }
