@@ -125,38 +125,42 @@ static char *result_text(PGresult *res, bool terminate)
     return out;
 }
 
-char *test_pg_rows(PGconn *c, const char *sql)
+/* The rows of query sql as text; one_row: exactly one row, without its '\n'. */
+static char *query_text(PGconn *c, const char *sql, bool one_row)
 {
     PGresult *res = PQexec(c, sql);
-    if (PQresultStatus(res) != PGRES_TUPLES_OK)
-        fail_msg("%s\n-> %s", sql, PQerrorMessage(c));
-    char *out = result_text(res, true);
+    if (PQresultStatus(res) != PGRES_TUPLES_OK || (one_row && PQntuples(res) != 1))
+        fail_msg("%s\n-> %s (%d rows)", sql, PQerrorMessage(c), PQntuples(res));
+    char *out = result_text(res, !one_row);
     PQclear(res);
     return out;
+}
+
+static void expect_text(PGconn *c, const char *sql, bool one_row, const char *expected)
+{
+    char *got = query_text(c, sql, one_row);
+    if (strcmp(got, expected) != 0)
+        fail_msg("%s\nexpected:\n%s%sgot:\n%s%s", sql, expected, one_row ? "\n" : "", got,
+                 one_row ? "\n" : "");
+    free(got);
+}
+
+char *test_pg_rows(PGconn *c, const char *sql)
+{
+    return query_text(c, sql, false);
 }
 
 void test_pg_expect_rows(PGconn *c, const char *sql, const char *expected)
 {
-    char *got = test_pg_rows(c, sql);
-    if (strcmp(got, expected) != 0)
-        fail_msg("%s\nexpected:\n%sgot:\n%s", sql, expected, got);
-    free(got);
+    expect_text(c, sql, false, expected);
 }
 
 char *test_pg_row(PGconn *c, const char *sql)
 {
-    PGresult *res = PQexec(c, sql);
-    if (PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != 1)
-        fail_msg("%s\n-> %s (%d rows)", sql, PQerrorMessage(c), PQntuples(res));
-    char *out = result_text(res, false);
-    PQclear(res);
-    return out;
+    return query_text(c, sql, true);
 }
 
 void test_pg_expect_row(PGconn *c, const char *sql, const char *expected)
 {
-    char *got = test_pg_row(c, sql);
-    if (strcmp(got, expected) != 0)
-        fail_msg("%s\nexpected: %s\ngot:      %s", sql, expected, got);
-    free(got);
+    expect_text(c, sql, true, expected);
 }
