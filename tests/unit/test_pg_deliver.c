@@ -62,66 +62,12 @@ static void sleep_ms(int ms)
         ;
 }
 
-static void exec(const char *sql)
-{
-    PGresult *res = PQexec(store_conn(st), sql);
-    ExecStatusType s = PQresultStatus(res);
-    if (s != PGRES_COMMAND_OK && s != PGRES_TUPLES_OK)
-        fail_msg("%s\n-> %s", sql, PQerrorMessage(store_conn(st)));
-    PQclear(res);
-}
-
-static void execf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static void execf(const char *fmt, ...)
-{
-    char sql[4096];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(sql, sizeof(sql), fmt, ap);
-    va_end(ap);
-    exec(sql);
-}
-
-/* The result as text: columns joined by '|', NULL as "NULL", one line per row. */
-static char *rows(const char *sql)
-{
-    PGresult *res = PQexec(store_conn(st), sql);
-    if (PQresultStatus(res) != PGRES_TUPLES_OK)
-        fail_msg("%s\n-> %s", sql, PQerrorMessage(store_conn(st)));
-    size_t cap = 256, len = 0;
-    char *out = malloc(cap);
-    assert_non_null(out);
-    out[0] = '\0';
-    for (int r = 0; r < PQntuples(res); r++) {
-        for (int c = 0; c < PQnfields(res); c++) {
-            const char *v = PQgetisnull(res, r, c) ? "NULL" : PQgetvalue(res, r, c);
-            size_t need = len + strlen(v) + 3;
-            while (need > cap) {
-                cap *= 2;
-                out = realloc(out, cap);
-                assert_non_null(out);
-            }
-            len += (size_t)sprintf(out + len, "%s%s", v, c + 1 < PQnfields(res) ? "|" : "\n");
-        }
-    }
-    PQclear(res);
-    return out;
-}
-
-static void expect_rows(const char *sql, const char *expected)
-{
-    char *got = rows(sql);
-    if (strcmp(got, expected) != 0)
-        fail_msg("%s\nexpected:\n%sgot:\n%s", sql, expected, got);
-    free(got);
-}
-
 /* Polls sql until it returns expected; fails after timeout_ms. Returns the ms it took. */
 static int64_t wait_rows(const char *sql, const char *expected, int timeout_ms)
 {
     int64_t start = now_ms();
     for (;;) {
-        char *got = rows(sql);
+        char *got = test_pg_rows(store_conn(st), sql);
         bool same = strcmp(got, expected) == 0;
         if (same) {
             free(got);
@@ -271,18 +217,24 @@ static deliver_t *start(const deliver_conf_t *dc)
 
 static void reset_db(void)
 {
-    exec("TRUNCATE gevinst.alert_outbox, gevinst.alert_state, gevinst.goal_def, gevinst.owner,"
-         " gevinst.unit CASCADE");
-    exec("INSERT INTO gevinst.unit (unit_id, name, parent_id) VALUES"
-         " ('psykisk-helse-og-rus', 'Psykisk helse og rus', NULL),"
-         " ('phr-poliklinikk-ost', 'Poliklinikk \xc3\xb8st', 'psykisk-helse-og-rus')");
-    exec("INSERT INTO gevinst.owner (owner_id, name, email, webhook) VALUES"
-         " ('leder-phr', 'Kari Nordmann', 'kari.nordmann@example.org', NULL)");
-    exec("INSERT INTO gevinst.goal_def (goal_id, unit_id, kpi, direction, period, baseline_from,"
-         " baseline_to, target_value, target_date, tolerance, consecutive, owner_id, benefit_type,"
-         " minutes_per_unit, nok_per_unit) VALUES ('ost-noshow', 'phr-poliklinikk-ost',"
-         " 'no_show_rate', 'decrease', 'month', '2019-01-01', '2019-12-31', 0.05, '2025-12-31',"
-         " 0.01, 3, 'leder-phr', 'time_saved', 45, 900)");
+    test_pg_exec(
+        store_conn(st),
+        "TRUNCATE gevinst.alert_outbox, gevinst.alert_state, gevinst.goal_def, gevinst.owner,"
+        " gevinst.unit CASCADE");
+    test_pg_exec(store_conn(st),
+                 "INSERT INTO gevinst.unit (unit_id, name, parent_id) VALUES"
+                 " ('psykisk-helse-og-rus', 'Psykisk helse og rus', NULL),"
+                 " ('phr-poliklinikk-ost', 'Poliklinikk \xc3\xb8st', 'psykisk-helse-og-rus')");
+    test_pg_exec(store_conn(st),
+                 "INSERT INTO gevinst.owner (owner_id, name, email, webhook) VALUES"
+                 " ('leder-phr', 'Kari Nordmann', 'kari.nordmann@example.org', NULL)");
+    test_pg_exec(
+        store_conn(st),
+        "INSERT INTO gevinst.goal_def (goal_id, unit_id, kpi, direction, period, baseline_from,"
+        " baseline_to, target_value, target_date, tolerance, consecutive, owner_id, benefit_type,"
+        " minutes_per_unit, nok_per_unit) VALUES ('ost-noshow', 'phr-poliklinikk-ost',"
+        " 'no_show_rate', 'decrease', 'month', '2019-01-01', '2019-12-31', 0.05, '2025-12-31',"
+        " 0.01, 3, 'leder-phr', 'time_saved', 45, 900)");
 }
 
 /* An off-track alert of the month that ended `days_ago` days before today
@@ -299,7 +251,7 @@ static long add_alert(const char *key, const char *kind, const char *state, int 
              " '{\"center\": 0.14, \"nok_saved_cumulative\": 123400}', %d, '%s'"
              " FROM (SELECT current_date - %d AS e) x RETURNING alert_id",
              kind, state, revision, key, days_ago);
-    char *id = rows(sql);
+    char *id = test_pg_rows(store_conn(st), sql);
     long v = strtol(id, NULL, 10);
     free(id);
     return v;
@@ -308,9 +260,10 @@ static long add_alert(const char *key, const char *kind, const char *state, int 
 static void add_outbox(long alert_id, int revision, const char *channel, const char *target,
                        const char *status)
 {
-    execf("INSERT INTO gevinst.alert_outbox (alert_id, revision, channel, target, status)"
-          " VALUES (%ld, %d, '%s', '%s', '%s')",
-          alert_id, revision, channel, target, status);
+    test_pg_execf(store_conn(st),
+                  "INSERT INTO gevinst.alert_outbox (alert_id, revision, channel, target, status)"
+                  " VALUES (%ld, %d, '%s', '%s', '%s')",
+                  alert_id, revision, channel, target, status);
 }
 
 /* ------------------------------------------------------------- tests */
@@ -332,12 +285,13 @@ static void test_webhook_retries_with_backoff(void **state)
     deliver_stop(d);
 
     /* The last failure stays recorded, without the URL's secret. */
-    char *err = rows("SELECT last_error FROM gevinst.alert_delivery");
+    char *err = test_pg_rows(store_conn(st), "SELECT last_error FROM gevinst.alert_delivery");
     assert_non_null(strstr(err, "HTTP 503"));
     assert_non_null(strstr(err, "http://127.0.0.1:"));
     assert_null(strstr(err, "s3cret"));
     free(err);
-    expect_rows("SELECT delivered_at IS NOT NULL FROM gevinst.alert_delivery", "t\n");
+    test_pg_expect_rows(store_conn(st),
+                        "SELECT delivered_at IS NOT NULL FROM gevinst.alert_delivery", "t\n");
 
     json_t *recs = sink_records(sink);
     assert_int_equal(json_array_size(recs), 3);
@@ -412,7 +366,7 @@ static void test_email_over_smtp(void **state)
     deliver_t *d = start(&dc);
     wait_rows("SELECT status, attempts FROM gevinst.alert_delivery", "delivered|2\n", 15000);
     deliver_stop(d);
-    char *err = rows("SELECT last_error FROM gevinst.alert_delivery");
+    char *err = test_pg_rows(store_conn(st), "SELECT last_error FROM gevinst.alert_delivery");
     assert_non_null(strstr(err, "451"));
     free(err);
 
@@ -466,9 +420,10 @@ static void test_email_permanent_refusal(void **state)
     wait_rows("SELECT target, status, attempts FROM gevinst.alert_delivery ORDER BY target",
               "nobody@example.org|failed|2\nnot an address|failed|2\n", 15000);
     deliver_stop(d);
-    expect_rows("SELECT target, last_error FROM gevinst.alert_delivery ORDER BY target",
-                "nobody@example.org|SMTP: RCPT failed: 550\n"
-                "not an address|e-mail: target is not an e-mail address\n");
+    test_pg_expect_rows(store_conn(st),
+                        "SELECT target, last_error FROM gevinst.alert_delivery ORDER BY target",
+                        "nobody@example.org|SMTP: RCPT failed: 550\n"
+                        "not an address|e-mail: target is not an e-mail address\n");
     json_t *recs = sink_records(sink);
     assert_int_equal(json_array_size(recs), 0);
     json_decref(recs);
@@ -609,9 +564,10 @@ static void test_suppression(void **state)
              "%ld|superseded by revision 2 before it was sent\n"
              "%ld|nothing was delivered earlier to this target to resolve\n",
              old, sup, sup);
-    expect_rows("SELECT alert_id, last_error FROM gevinst.alert_outbox WHERE status ="
-                " 'suppressed' ORDER BY alert_id, revision",
-                expected);
+    test_pg_expect_rows(store_conn(st),
+                        "SELECT alert_id, last_error FROM gevinst.alert_outbox WHERE status ="
+                        " 'suppressed' ORDER BY alert_id, revision",
+                        expected);
 
     json_t *recs = sink_records(sink);
     assert_int_equal(json_array_size(recs), 2);
@@ -652,17 +608,21 @@ static void test_revisions_in_order(void **state)
     /* First attempt fails; while it waits, the alert moves on to revision 2,
      * written as the judge would: state and the new outbox row together. */
     wait_rows("SELECT attempts FROM gevinst.alert_outbox", "1\n", 10000);
-    execf("UPDATE gevinst.alert_state SET revision = 2, state = 'firing', updated_at = now()"
-          " WHERE alert_id = %ld",
-          id);
-    execf("INSERT INTO gevinst.alert_outbox (alert_id, revision, channel, target, status)"
-          " VALUES (%ld, 2, 'webhook', '%s', 'pending')",
-          id, url);
+    test_pg_execf(
+        store_conn(st),
+        "UPDATE gevinst.alert_state SET revision = 2, state = 'firing', updated_at = now()"
+        " WHERE alert_id = %ld",
+        id);
+    test_pg_execf(store_conn(st),
+                  "INSERT INTO gevinst.alert_outbox (alert_id, revision, channel, target, status)"
+                  " VALUES (%ld, 2, 'webhook', '%s', 'pending')",
+                  id, url);
     deliver_kick(d);
     sleep_ms(500);
     /* Revision 2 has not overtaken revision 1. */
-    expect_rows("SELECT revision, status FROM gevinst.alert_outbox ORDER BY revision",
-                "1|pending\n2|pending\n");
+    test_pg_expect_rows(store_conn(st),
+                        "SELECT revision, status FROM gevinst.alert_outbox ORDER BY revision",
+                        "1|pending\n2|pending\n");
     wait_rows("SELECT revision, status FROM gevinst.alert_outbox ORDER BY revision",
               "1|suppressed\n2|delivered\n", 10000);
     deliver_stop(d);
@@ -695,11 +655,15 @@ static void test_withdrawn_while_in_flight(void **state)
     deliver_t *d = start(&dc);
     wait_rows("SELECT next_attempt_at > now() FROM gevinst.alert_outbox", "t\n", 10000);
     /* As src/judge.c withdraws. */
-    execf("UPDATE gevinst.alert_state SET state = 'withdrawn', revision = 2 WHERE alert_id = %ld",
-          id);
-    execf("UPDATE gevinst.alert_outbox SET status = 'suppressed', last_error = 'alert withdrawn "
-          "before this revision was delivered' WHERE alert_id = %ld AND status = 'pending'",
-          id);
+    test_pg_execf(
+        store_conn(st),
+        "UPDATE gevinst.alert_state SET state = 'withdrawn', revision = 2 WHERE alert_id = %ld",
+        id);
+    test_pg_execf(
+        store_conn(st),
+        "UPDATE gevinst.alert_outbox SET status = 'suppressed', last_error = 'alert withdrawn "
+        "before this revision was delivered' WHERE alert_id = %ld AND status = 'pending'",
+        id);
     wait_rows("SELECT revision, status, attempts, last_error FROM gevinst.alert_outbox"
               " ORDER BY revision",
               "1|delivered|1|NULL\n2|delivered|1|NULL\n", 10000);
@@ -749,7 +713,8 @@ static void test_two_instances(void **state)
     deliver_stop(d1);
     deliver_stop(d2);
     assert_int_equal(s1.sent + s2.sent, 40);
-    expect_rows("SELECT attempts, count(*) FROM gevinst.alert_outbox GROUP BY 1", "1|40\n");
+    test_pg_expect_rows(store_conn(st),
+                        "SELECT attempts, count(*) FROM gevinst.alert_outbox GROUP BY 1", "1|40\n");
     json_t *recs = sink_records(sink);
     assert_int_equal(json_array_size(recs), 40);
     json_t *seen = json_object();
@@ -792,10 +757,14 @@ static void test_stop_mid_send_and_restart(void **state)
     deliver_stop(d);
     int64_t took = now_ms() - t0;
     assert_true(took < 2500);
-    expect_rows("SELECT status, count(*), sum(attempts) FROM gevinst.alert_outbox GROUP BY 1",
-                "pending|5|0\n");
+    test_pg_expect_rows(
+        store_conn(st),
+        "SELECT status, count(*), sum(attempts) FROM gevinst.alert_outbox GROUP BY 1",
+        "pending|5|0\n");
     /* Released: due now, not at the end of the lease. */
-    expect_rows("SELECT count(*) FROM gevinst.alert_outbox WHERE next_attempt_at > now()", "0\n");
+    test_pg_expect_rows(store_conn(st),
+                        "SELECT count(*) FROM gevinst.alert_outbox WHERE next_attempt_at > now()",
+                        "0\n");
 
     d = start(&dc);
     wait_rows("SELECT status, count(*) FROM gevinst.alert_outbox GROUP BY 1", "delivered|5\n",
@@ -830,7 +799,8 @@ static void test_killed_process(void **state)
     int status;
     waitpid(child, &status, 0);
     assert_true(WIFSIGNALED(status));
-    expect_rows("SELECT status, attempts FROM gevinst.alert_outbox", "pending|0\n");
+    test_pg_expect_rows(store_conn(st), "SELECT status, attempts FROM gevinst.alert_outbox",
+                        "pending|0\n");
 
     deliver_conf_t dc;
     conf_fast(&dc);
@@ -862,14 +832,17 @@ static void test_stats_and_kick(void **state)
     long id = add_alert("st1", "goal.off_track", "firing", 1, 3);
     add_outbox(id, 1, "webhook", url, "pending");
     long old = add_alert("st2", "data.silence", "firing", 1, 60);
-    execf("UPDATE gevinst.alert_state SET goal_id = NULL, kpi = NULL WHERE alert_id = %ld", old);
+    test_pg_execf(store_conn(st),
+                  "UPDATE gevinst.alert_state SET goal_id = NULL, kpi = NULL WHERE alert_id = %ld",
+                  old);
     add_outbox(old, 1, "webhook", url, "pending");
     /* Flush: kicks, and returns once a later round finds nothing due. */
     int64_t t_flush = now_ms();
     assert_true(deliver_flush(d, 5000));
     assert_true(now_ms() - t_flush < 3000);
-    expect_rows("SELECT status, count(*) FROM gevinst.alert_outbox GROUP BY 1 ORDER BY 1",
-                "delivered|1\nsuppressed|1\n");
+    test_pg_expect_rows(store_conn(st),
+                        "SELECT status, count(*) FROM gevinst.alert_outbox GROUP BY 1 ORDER BY 1",
+                        "delivered|1\nsuppressed|1\n");
     /* Nothing due: flush returns at once. */
     t_flush = now_ms();
     assert_true(deliver_flush(d, 5000));
@@ -922,10 +895,12 @@ static void judge_at(const goals_t *g, const char *now)
 
 static void bucket(const char *day, int num, int den)
 {
-    execf("INSERT INTO gevinst.kpi_bucket (unit_id, kpi, day, num, den) "
-          "VALUES ('klinikk-a', 'no_show_rate', '%s', %d, %d) "
-          "ON CONFLICT (unit_id, kpi, day) DO UPDATE SET num = EXCLUDED.num, den = EXCLUDED.den",
-          day, num, den);
+    test_pg_execf(
+        store_conn(st),
+        "INSERT INTO gevinst.kpi_bucket (unit_id, kpi, day, num, den) "
+        "VALUES ('klinikk-a', 'no_show_rate', '%s', %d, %d) "
+        "ON CONFLICT (unit_id, kpi, day) DO UPDATE SET num = EXCLUDED.num, den = EXCLUDED.den",
+        day, num, den);
 }
 
 /* The message of the n-th request the receiver got. */
@@ -961,8 +936,9 @@ static void test_judge_then_deliver(void **state)
 {
     (void)state;
     reset_db();
-    exec("TRUNCATE gevinst.kpi_bucket, gevinst.event_clock, gevinst.goal_period,"
-         " gevinst.goal_result CASCADE");
+    test_pg_exec(store_conn(st),
+                 "TRUNCATE gevinst.kpi_bucket, gevinst.event_clock, gevinst.goal_period,"
+                 " gevinst.goal_result CASCADE");
     sink_t *sink = sink_start("http_sink.py", NULL);
     char goals_json[2048];
     snprintf(
@@ -995,8 +971,8 @@ static void test_judge_then_deliver(void **state)
     }
     bucket("2023-07-10", 30, 100);
     bucket("2023-08-10", 30, 100);
-    exec("INSERT INTO gevinst.event_clock (role, max_time) VALUES"
-         " ('appointments', '2023-09-03T00:00:00+02:00')");
+    test_pg_exec(store_conn(st), "INSERT INTO gevinst.event_clock (role, max_time) VALUES"
+                                 " ('appointments', '2023-09-03T00:00:00+02:00')");
     judge_at(g, "2023-09-05T12:00:00Z");
 
     cfg.alerts_max_age_days = 3650; /* the data is from 2023 */
@@ -1028,7 +1004,8 @@ static void test_judge_then_deliver(void **state)
 
     /* September back at 10 %: resolved, and the owner hears it. */
     bucket("2023-09-10", 10, 100);
-    exec("UPDATE gevinst.event_clock SET max_time = '2023-10-03T00:00:00+02:00'");
+    test_pg_exec(store_conn(st),
+                 "UPDATE gevinst.event_clock SET max_time = '2023-10-03T00:00:00+02:00'");
     judge_at(g, "2023-10-04T08:00:00Z");
     deliver_kick(d);
     wait_rows("SELECT revision, status FROM gevinst.alert_outbox ORDER BY 1",
@@ -1071,22 +1048,7 @@ static void test_judge_then_deliver(void **state)
 static int setup(void **state)
 {
     (void)state;
-    const char *conninfo = test_pg_conninfo();
-    if (!conninfo) {
-        fprintf(stderr, "GEVINST_TEST_CONNINFO not set: run under scripts/with-pg\n");
-        return -1;
-    }
-    st = store_new(conninfo);
-    char errstr[512];
-    bool retriable;
-    if (!store_connect(st, errstr, sizeof(errstr))) {
-        fprintf(stderr, "connect: %s\n", errstr);
-        return -1;
-    }
-    if (!migrate_run(store_conn(st), NULL, &retriable, errstr, sizeof(errstr))) {
-        fprintf(stderr, "migrate: %s\n", errstr);
-        return -1;
-    }
+    st = test_pg_store();
     cfg_init();
     return 0;
 }

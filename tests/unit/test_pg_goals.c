@@ -10,7 +10,6 @@
 #include <cmocka.h>
 
 #include "gevinst/goals.h"
-#include "gevinst/migrate.h"
 #include "gevinst/store.h"
 #include "test_util.h"
 
@@ -20,49 +19,6 @@
 #include <string.h>
 
 static store_t *st;
-
-static void exec(const char *sql)
-{
-    PGresult *res = PQexec(store_conn(st), sql);
-    ExecStatusType s = PQresultStatus(res);
-    if (s != PGRES_COMMAND_OK && s != PGRES_TUPLES_OK)
-        fail_msg("%s\n-> %s", sql, PQerrorMessage(store_conn(st)));
-    PQclear(res);
-}
-
-/* The result as text: columns joined by '|', NULL as "NULL", one line per row. */
-static char *rows(const char *sql)
-{
-    PGresult *res = PQexec(store_conn(st), sql);
-    if (PQresultStatus(res) != PGRES_TUPLES_OK)
-        fail_msg("%s\n-> %s", sql, PQerrorMessage(store_conn(st)));
-    size_t cap = 256, len = 0;
-    char *out = malloc(cap);
-    assert_non_null(out);
-    out[0] = '\0';
-    for (int r = 0; r < PQntuples(res); r++) {
-        for (int c = 0; c < PQnfields(res); c++) {
-            const char *v = PQgetisnull(res, r, c) ? "NULL" : PQgetvalue(res, r, c);
-            size_t need = len + strlen(v) + 3;
-            while (need > cap) {
-                cap *= 2;
-                out = realloc(out, cap);
-                assert_non_null(out);
-            }
-            len += (size_t)sprintf(out + len, "%s%s", v, c + 1 < PQnfields(res) ? "|" : "\n");
-        }
-    }
-    PQclear(res);
-    return out;
-}
-
-static void expect_rows(const char *sql, const char *expected)
-{
-    char *got = rows(sql);
-    if (strcmp(got, expected) != 0)
-        fail_msg("%s\nexpected:\n%sgot:\n%s", sql, expected, got);
-    free(got);
-}
 
 static goals_t *parse_sq(const char *json_sq)
 {
@@ -136,23 +92,27 @@ static void test_sync_writes(void **state)
     (void)state;
     goals_t *g = parse_sq(file1);
     sync_ok(g);
-    expect_rows(UNITS_SQL, units1);
-    expect_rows(OWNERS_SQL, "data|Data team|NULL|NULL\n"
-                            "leder-phr|Kari Nordmann|kari.nordmann@example.org|"
-                            "https://alerts.example.org/hooks/phr\n");
-    expect_rows(GOALS_SQL, goals1);
+    test_pg_expect_rows(store_conn(st), UNITS_SQL, units1);
+    test_pg_expect_rows(store_conn(st), OWNERS_SQL,
+                        "data|Data team|NULL|NULL\n"
+                        "leder-phr|Kari Nordmann|kari.nordmann@example.org|"
+                        "https://alerts.example.org/hooks/phr\n");
+    test_pg_expect_rows(store_conn(st), GOALS_SQL, goals1);
     /* Again: same rows, nothing rewritten. */
-    expect_rows("SELECT count(*) FROM gevinst.goal_def WHERE updated_at = "
-                "(SELECT max(updated_at) FROM gevinst.goal_def)",
-                "2\n");
-    exec("CREATE TEMP TABLE before AS SELECT goal_id, updated_at FROM gevinst.goal_def");
+    test_pg_expect_rows(store_conn(st),
+                        "SELECT count(*) FROM gevinst.goal_def WHERE updated_at = "
+                        "(SELECT max(updated_at) FROM gevinst.goal_def)",
+                        "2\n");
+    test_pg_exec(store_conn(st),
+                 "CREATE TEMP TABLE before AS SELECT goal_id, updated_at FROM gevinst.goal_def");
     sync_ok(g);
-    expect_rows(UNITS_SQL, units1);
-    expect_rows(GOALS_SQL, goals1);
-    expect_rows("SELECT count(*) FROM gevinst.goal_def d JOIN before b USING (goal_id) "
-                "WHERE d.updated_at = b.updated_at",
-                "2\n");
-    exec("DROP TABLE before");
+    test_pg_expect_rows(store_conn(st), UNITS_SQL, units1);
+    test_pg_expect_rows(store_conn(st), GOALS_SQL, goals1);
+    test_pg_expect_rows(store_conn(st),
+                        "SELECT count(*) FROM gevinst.goal_def d JOIN before b USING (goal_id) "
+                        "WHERE d.updated_at = b.updated_at",
+                        "2\n");
+    test_pg_exec(store_conn(st), "DROP TABLE before");
     goals_destroy(g);
 }
 
@@ -164,7 +124,8 @@ static void test_sync_replaces(void **state)
     goals_t *g = parse_sq(file1);
     sync_ok(g);
     goals_destroy(g);
-    exec("CREATE TEMP TABLE before AS SELECT goal_id, updated_at FROM gevinst.goal_def");
+    test_pg_exec(store_conn(st),
+                 "CREATE TEMP TABLE before AS SELECT goal_id, updated_at FROM gevinst.goal_def");
 
     g = parse_sq("{'units': ["
                  "  {'id': 'helse-og-velferd', 'name': 'Helse og velferd (ny)'},"
@@ -182,22 +143,27 @@ static void test_sync_replaces(void **state)
                  "   'benefit': {'type': 'time_saved', 'minutes_per_unit': 45, "
                  "'nok_per_unit': 900}}]}");
     sync_ok(g);
-    expect_rows(UNITS_SQL, "helse-og-velferd|Helse og velferd (ny)|NULL\n"
-                           "psykisk-helse-og-rus|Psykisk helse og rus|helse-og-velferd\n");
-    expect_rows(OWNERS_SQL, "leder-phr|Kari Nordmann|kari.nordmann@example.org|NULL\n");
-    expect_rows("SELECT goal_id, target_value FROM gevinst.goal_def", "phr-noshow|0.04\n");
-    expect_rows("SELECT d.updated_at > b.updated_at FROM gevinst.goal_def d JOIN before b "
-                "USING (goal_id)",
-                "t\n");
-    exec("DROP TABLE before");
+    test_pg_expect_rows(store_conn(st), UNITS_SQL,
+                        "helse-og-velferd|Helse og velferd (ny)|NULL\n"
+                        "psykisk-helse-og-rus|Psykisk helse og rus|helse-og-velferd\n");
+    test_pg_expect_rows(store_conn(st), OWNERS_SQL,
+                        "leder-phr|Kari Nordmann|kari.nordmann@example.org|NULL\n");
+    test_pg_expect_rows(store_conn(st), "SELECT goal_id, target_value FROM gevinst.goal_def",
+                        "phr-noshow|0.04\n");
+    test_pg_expect_rows(store_conn(st),
+                        "SELECT d.updated_at > b.updated_at FROM gevinst.goal_def d JOIN before b "
+                        "USING (goal_id)",
+                        "t\n");
+    test_pg_exec(store_conn(st), "DROP TABLE before");
     goals_destroy(g);
 
     /* A file with no units, owners or goals empties the registry. */
     g = parse_sq("{}");
     sync_ok(g);
-    expect_rows("SELECT (SELECT count(*) FROM gevinst.unit), (SELECT count(*) FROM "
-                "gevinst.owner), (SELECT count(*) FROM gevinst.goal_def)",
-                "0|0|0\n");
+    test_pg_expect_rows(store_conn(st),
+                        "SELECT (SELECT count(*) FROM gevinst.unit), (SELECT count(*) FROM "
+                        "gevinst.owner), (SELECT count(*) FROM gevinst.goal_def)",
+                        "0|0|0\n");
     goals_destroy(g);
 }
 
@@ -210,14 +176,14 @@ static void test_parent_after_child(void **state)
                           " {'id': 'p', 'name': 'P', 'parent': 'root'},"
                           " {'id': 'root', 'name': 'Root'}]}");
     sync_ok(g);
-    expect_rows(UNITS_SQL, "c|C|p\np|P|root\nroot|Root|NULL\n");
+    test_pg_expect_rows(store_conn(st), UNITS_SQL, "c|C|p\np|P|root\nroot|Root|NULL\n");
     goals_destroy(g);
 
     /* Turn the tree around: root under a new unit, c directly under it, p gone. */
     g = parse_sq("{'units': [{'id': 'root', 'name': 'Root', 'parent': 'top'},"
                  " {'id': 'c', 'name': 'C', 'parent': 'top'}, {'id': 'top', 'name': 'Top'}]}");
     sync_ok(g);
-    expect_rows(UNITS_SQL, "c|C|top\nroot|Root|top\ntop|Top|NULL\n");
+    test_pg_expect_rows(store_conn(st), UNITS_SQL, "c|C|top\nroot|Root|top\ntop|Top|NULL\n");
     goals_destroy(g);
 }
 
@@ -230,26 +196,26 @@ static void test_caller_transaction(void **state)
     goals_t *two = parse_sq("{'units': [{'id': 'y', 'name': 'Y'}]}");
     sync_ok(one);
 
-    exec("BEGIN");
+    test_pg_exec(store_conn(st), "BEGIN");
     sync_ok(two);
     assert_int_equal(PQtransactionStatus(store_conn(st)), PQTRANS_INTRANS);
-    expect_rows(UNITS_SQL, "y|Y|NULL\n");
-    exec("ROLLBACK");
-    expect_rows(UNITS_SQL, "x|X|NULL\n");
+    test_pg_expect_rows(store_conn(st), UNITS_SQL, "y|Y|NULL\n");
+    test_pg_exec(store_conn(st), "ROLLBACK");
+    test_pg_expect_rows(store_conn(st), UNITS_SQL, "x|X|NULL\n");
 
-    exec("BEGIN");
+    test_pg_exec(store_conn(st), "BEGIN");
     sync_ok(two);
-    exec("COMMIT");
-    expect_rows(UNITS_SQL, "y|Y|NULL\n");
+    test_pg_exec(store_conn(st), "COMMIT");
+    test_pg_expect_rows(store_conn(st), UNITS_SQL, "y|Y|NULL\n");
 
     char errstr[512];
     bool retriable = true;
-    exec("BEGIN");
+    test_pg_exec(store_conn(st), "BEGIN");
     PQclear(PQexec(store_conn(st), "SELECT 1/0"));
     assert_false(goals_sync(one, st, &retriable, errstr, sizeof(errstr)));
     assert_false(retriable);
-    exec("ROLLBACK");
-    expect_rows(UNITS_SQL, "y|Y|NULL\n");
+    test_pg_exec(store_conn(st), "ROLLBACK");
+    test_pg_expect_rows(store_conn(st), UNITS_SQL, "y|Y|NULL\n");
     goals_destroy(one);
     goals_destroy(two);
 }
@@ -280,40 +246,28 @@ static void test_sample_file(void **state)
     sync_ok(g);
     char want[64];
     snprintf(want, sizeof(want), "%zu|%zu|%zu\n", g->unit_count, g->owner_count, g->goal_count);
-    expect_rows("SELECT (SELECT count(*) FROM gevinst.unit), (SELECT count(*) FROM "
-                "gevinst.owner), (SELECT count(*) FROM gevinst.goal_def)",
-                want);
+    test_pg_expect_rows(store_conn(st),
+                        "SELECT (SELECT count(*) FROM gevinst.unit), (SELECT count(*) FROM "
+                        "gevinst.owner), (SELECT count(*) FROM gevinst.goal_def)",
+                        want);
     goals_destroy(g);
 }
 
 static void test_comments(void **state)
 {
     (void)state;
-    expect_rows("SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
-                "WHERE n.nspname = 'gevinst' AND c.relname IN ('unit', 'owner', 'goal_def') "
-                "AND obj_description(c.oid, 'pg_class') IS NULL",
-                "");
+    test_pg_expect_rows(
+        store_conn(st),
+        "SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+        "WHERE n.nspname = 'gevinst' AND c.relname IN ('unit', 'owner', 'goal_def') "
+        "AND obj_description(c.oid, 'pg_class') IS NULL",
+        "");
 }
 
 static int setup(void **state)
 {
     (void)state;
-    const char *conninfo = test_pg_conninfo();
-    if (!conninfo) {
-        fprintf(stderr, "GEVINST_TEST_CONNINFO not set: run under scripts/with-pg\n");
-        return -1;
-    }
-    st = store_new(conninfo);
-    char errstr[512];
-    bool retriable;
-    if (!store_connect(st, errstr, sizeof(errstr))) {
-        fprintf(stderr, "connect: %s\n", errstr);
-        return -1;
-    }
-    if (!migrate_run(store_conn(st), NULL, &retriable, errstr, sizeof(errstr))) {
-        fprintf(stderr, "migrate: %s\n", errstr);
-        return -1;
-    }
+    st = test_pg_store();
     return 0;
 }
 

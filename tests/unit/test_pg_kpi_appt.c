@@ -11,7 +11,6 @@
 #include <cmocka.h>
 
 #include "gevinst/kpi_appt.h"
-#include "gevinst/migrate.h"
 #include "gevinst/store.h"
 #include "test_util.h"
 
@@ -28,39 +27,15 @@ static const char *unit;
 enum { DAY = 20000 }; /* start and booking day of every snapshot */
 static const int64_t DAY_US = (int64_t)DAY * 86400 * 1000000;
 
-static void exec(const char *sql)
-{
-    PGresult *res = PQexec(store_conn(st), sql);
-    ExecStatusType s = PQresultStatus(res);
-    if (s != PGRES_COMMAND_OK && s != PGRES_TUPLES_OK)
-        fail_msg("%s\n-> %s", sql, PQerrorMessage(store_conn(st)));
-    PQclear(res);
-}
-
-/* The first row of sql as text, columns joined by '|'. */
-static char *row(const char *sql)
-{
-    static char out[512];
-    PGresult *res = PQexec(store_conn(st), sql);
-    if (PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != 1)
-        fail_msg("%s\n-> %s (%d rows)", sql, PQerrorMessage(store_conn(st)), PQntuples(res));
-    out[0] = '\0';
-    for (int c = 0; c < PQnfields(res); c++)
-        snprintf(out + strlen(out), sizeof(out) - strlen(out), "%s%s", c ? "|" : "",
-                 PQgetvalue(res, 0, c));
-    PQclear(res);
-    return out;
-}
-
-/* The state row of appointment n: t|o|i|status|channel. */
-static char *state_of(int n)
+/* Fails unless the state row of appointment n (t|o|i|status|channel) is expected. */
+static void expect_state(int n, const char *expected)
 {
     char sql[256];
     snprintf(sql, sizeof(sql),
              "SELECT t, o, i, status, channel FROM gevinst.appt_state "
              "WHERE appt = decode(repeat(lpad(to_hex(%d), 2, '0'), 32), 'hex')",
              n);
-    return row(sql);
+    test_pg_expect_row(store_conn(st), sql, expected);
 }
 
 /* Stages a snapshot of appointment n (1..255). */
@@ -85,13 +60,13 @@ static void add(kpi_appt_t *ka, int n, int64_t t, event_status_t status, event_c
 static kpi_flush_result_t flush(kpi_appt_t *ka, kpi_delta_t *kd)
 {
     char errstr[512];
-    exec("BEGIN");
+    test_pg_exec(store_conn(st), "BEGIN");
     kpi_flush_result_t r = kpi_appt_flush(ka, st, kd, errstr, sizeof(errstr));
     if (r == KPI_FLUSH_OK) {
-        exec("COMMIT");
+        test_pg_exec(store_conn(st), "COMMIT");
         kpi_appt_committed(ka);
     } else {
-        exec("ROLLBACK");
+        test_pg_exec(store_conn(st), "ROLLBACK");
         kpi_appt_discard(ka);
     }
     if (r == KPI_FLUSH_FAILED)
@@ -115,7 +90,7 @@ static char *cell(const kpi_delta_t *kd, kpi_id_t kpi)
 static int reset(void **state)
 {
     (void)state;
-    exec("TRUNCATE gevinst.appt_state");
+    test_pg_exec(store_conn(st), "TRUNCATE gevinst.appt_state");
     return 0;
 }
 
@@ -143,11 +118,11 @@ static void test_new_keys_in_one_batch(void **state)
     assert_string_equal(cell(kd, KPI_NO_SHOW_RATE), "1/2");
     assert_string_equal(cell(kd, KPI_NO_SHOW_RATE_SELF_BOOKED), "0/1");
     assert_string_equal(cell(kd, KPI_NO_SHOW_RATE_STAFF_BOOKED), "1/1");
-    assert_string_equal(state_of(1), "300|11|0|2|0");
-    assert_string_equal(state_of(2), "100|21|1|1|1");
-    assert_string_equal(state_of(3), "200|31|0|5|0");
-    assert_string_equal(state_of(4), "100|40|0|4|1");
-    assert_string_equal(row("SELECT count(*) FROM gevinst.appt_state"), "4");
+    expect_state(1, "300|11|0|2|0");
+    expect_state(2, "100|21|1|1|1");
+    expect_state(3, "200|31|0|5|0");
+    expect_state(4, "100|40|0|4|1");
+    test_pg_expect_row(store_conn(st), "SELECT count(*) FROM gevinst.appt_state", "4");
 
     /* Next batch, cached: the old winner is taken back. */
     kpi_delta_clear(kd);
@@ -159,9 +134,9 @@ static void test_new_keys_in_one_batch(void **state)
     assert_string_equal(cell(kd, KPI_NO_SHOW_RATE), "0/1");
     assert_string_equal(cell(kd, KPI_NO_SHOW_RATE_STAFF_BOOKED), "-1/0");
     assert_string_equal(cell(kd, KPI_NO_SHOW_RATE_SELF_BOOKED), "1/1");
-    assert_string_equal(state_of(1), "300|11|0|2|0");
-    assert_string_equal(state_of(3), "300|32|0|4|0");
-    assert_string_equal(state_of(4), "400|41|0|3|1");
+    expect_state(1, "300|11|0|2|0");
+    expect_state(3, "300|32|0|4|0");
+    expect_state(4, "400|41|0|3|1");
     kpi_delta_destroy(kd);
     kpi_appt_destroy(ka);
 }
@@ -195,21 +170,21 @@ static void test_cold_cache_existing_rows(void **state)
     assert_string_equal(cell(kd, KPI_NO_SHOW_RATE), "-1/0");
     assert_string_equal(cell(kd, KPI_NO_SHOW_RATE_SELF_BOOKED), "-1/-1");
     assert_string_equal(cell(kd, KPI_NO_SHOW_RATE_STAFF_BOOKED), "0/1");
-    assert_string_equal(state_of(1), "1000|1|0|4|0");
-    assert_string_equal(state_of(2), "2000|8|0|3|1");
-    assert_string_equal(state_of(5), "100|10|0|0|2");
+    expect_state(1, "1000|1|0|4|0");
+    expect_state(2, "2000|8|0|3|1");
+    expect_state(5, "100|10|0|0|2");
 
     /* a still caches 2 at its old version: its write is fenced. */
     kpi_delta_clear(kd);
     add(a, 2, 3000, EVENT_STATUS_NOSHOW, EVENT_CHANNEL_PORTAL, 11, 0);
     assert_int_equal(flush(a, kd), KPI_FLUSH_FENCED);
-    assert_string_equal(state_of(2), "2000|8|0|3|1");
+    expect_state(2, "2000|8|0|3|1");
     /* After the discard it reads the row again and goes through. */
     kpi_delta_clear(kd);
     add(a, 2, 3000, EVENT_STATUS_NOSHOW, EVENT_CHANNEL_PORTAL, 11, 0);
     assert_int_equal(flush(a, kd), KPI_FLUSH_OK);
     assert_string_equal(cell(kd, KPI_NO_SHOW_RATE), "1/0");
-    assert_string_equal(state_of(2), "3000|11|0|4|0");
+    expect_state(2, "3000|11|0|4|0");
     kpi_delta_destroy(kd);
     kpi_appt_destroy(a);
     kpi_appt_destroy(b);
@@ -239,9 +214,10 @@ static void test_large_mixed_batch(void **state)
     assert_string_equal(cell(kd, KPI_NO_SHOW_RATE), "-20/230");
     assert_string_equal(cell(kd, KPI_NO_SHOW_RATE_SELF_BOOKED), "0/250");
     assert_string_equal(cell(kd, KPI_NO_SHOW_RATE_STAFF_BOOKED), "-20/-20");
-    assert_string_equal(row("SELECT count(*), count(*) FILTER (WHERE t = 200 AND status = 3) "
-                            "FROM gevinst.appt_state"),
-                        "250|250");
+    test_pg_expect_row(store_conn(st),
+                       "SELECT count(*), count(*) FILTER (WHERE t = 200 AND status = 3) "
+                       "FROM gevinst.appt_state",
+                       "250|250");
     kpi_delta_destroy(kd);
     kpi_appt_destroy(a);
     kpi_appt_destroy(b);
@@ -250,22 +226,8 @@ static void test_large_mixed_batch(void **state)
 static int setup(void **state)
 {
     (void)state;
-    const char *conninfo = test_pg_conninfo();
-    if (!conninfo) {
-        fprintf(stderr, "GEVINST_TEST_CONNINFO not set: run under scripts/with-pg\n");
-        return -1;
-    }
+    st = test_pg_store();
     char errstr[512];
-    bool retriable;
-    st = store_new(conninfo);
-    if (!store_connect(st, errstr, sizeof(errstr))) {
-        fprintf(stderr, "connect: %s\n", errstr);
-        return -1;
-    }
-    if (!migrate_run(store_conn(st), NULL, &retriable, errstr, sizeof(errstr))) {
-        fprintf(stderr, "migrate: %s\n", errstr);
-        return -1;
-    }
     tz = timeutil_tz_new("UTC", errstr, sizeof(errstr));
     pool = strpool_new();
     if (!tz || !pool) {
