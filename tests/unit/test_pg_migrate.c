@@ -28,23 +28,6 @@ static PGconn *admin; /* to the server's own test database */
 static char db_conninfo[1024];
 static char db_name[64];
 
-static PGconn *connect_to(const char *conninfo)
-{
-    PGconn *conn = PQconnectdb(conninfo);
-    if (PQstatus(conn) != CONNECTION_OK)
-        fail_msg("connect '%s': %s", conninfo, PQerrorMessage(conn));
-    return conn;
-}
-
-static void exec_sql(PGconn *conn, const char *sql)
-{
-    PGresult *res = PQexec(conn, sql);
-    ExecStatusType st = PQresultStatus(res);
-    if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK)
-        fail_msg("%s: %s", sql, PQerrorMessage(conn));
-    PQclear(res);
-}
-
 /* First column of the first row, as a malloc'd string; NULL for SQL NULL
  * or no row. */
 static char *query_value(PGconn *conn, const char *sql)
@@ -78,9 +61,9 @@ static void create_db(void)
 {
     char sql[256];
     snprintf(sql, sizeof(sql), "DROP DATABASE IF EXISTS %s WITH (FORCE)", db_name);
-    exec_sql(admin, sql);
+    test_pg_exec(admin, sql);
     snprintf(sql, sizeof(sql), "CREATE DATABASE %s TEMPLATE template0", db_name);
-    exec_sql(admin, sql);
+    test_pg_exec(admin, sql);
 }
 
 /* Creates database gevinst_mt_<pid>_<counter> and points db_conninfo at it. */
@@ -100,22 +83,14 @@ static int teardown_db(void **state)
     char sql[256];
     (void)state;
     snprintf(sql, sizeof(sql), "DROP DATABASE IF EXISTS %s WITH (FORCE)", db_name);
-    exec_sql(admin, sql);
+    test_pg_exec(admin, sql);
     return 0;
 }
 
 static int group_setup(void **state)
 {
     (void)state;
-    if (!test_pg_conninfo()) {
-        fprintf(stderr, "GEVINST_TEST_CONNINFO is not set: run under scripts/with-pg\n");
-        return -1;
-    }
-    admin = PQconnectdb(test_pg_conninfo());
-    if (PQstatus(admin) != CONNECTION_OK) {
-        fprintf(stderr, "connect: %s", PQerrorMessage(admin));
-        return -1;
-    }
+    admin = test_pg_connect();
     return 0;
 }
 
@@ -178,7 +153,7 @@ static void test_compiled_list_sane(void **state)
 static void test_fresh_database(void **state)
 {
     (void)state;
-    PGconn *conn = connect_to(db_conninfo);
+    PGconn *conn = test_pg_connect_to(db_conninfo);
     assert_false(schema_exists(conn, "gevinst"));
     int applied = -1;
     bool retriable = true;
@@ -213,7 +188,7 @@ static void test_fresh_database(void **state)
 static void test_rerun_applies_nothing(void **state)
 {
     (void)state;
-    PGconn *conn = connect_to(db_conninfo);
+    PGconn *conn = test_pg_connect_to(db_conninfo);
     char errstr[512] = "";
     int applied = -1;
     assert_true(migrate_run(conn, &applied, NULL, errstr, sizeof(errstr)));
@@ -234,7 +209,7 @@ static void test_rerun_applies_nothing(void **state)
     free(after);
 
     /* From another connection, too; and with NULL out-pointers. */
-    PGconn *other = connect_to(db_conninfo);
+    PGconn *other = test_pg_connect_to(db_conninfo);
     assert_true(migrate_run(other, NULL, NULL, errstr, sizeof(errstr)));
     after = query_value(other, snapshot_sql);
     assert_string_equal(after, before);
@@ -247,7 +222,7 @@ static void test_rerun_applies_nothing(void **state)
 static void test_empty_list(void **state)
 {
     (void)state;
-    PGconn *conn = connect_to(db_conninfo);
+    PGconn *conn = test_pg_connect_to(db_conninfo);
     char errstr[512] = "";
     int applied = -1;
     assert_true(migrate_run_list(conn, NULL, 0, &applied, NULL, errstr, sizeof(errstr)));
@@ -268,7 +243,7 @@ static const migration_t failing_list[] = {
 static void test_failing_migration_applies_nothing(void **state)
 {
     (void)state;
-    PGconn *conn = connect_to(db_conninfo);
+    PGconn *conn = test_pg_connect_to(db_conninfo);
     char errstr[512] = "";
     int applied = -1;
     bool retriable = true;
@@ -397,7 +372,7 @@ static void test_concurrent_starters(void **state)
         if (round)
             create_db();
         run_concurrently(4, NULL, 0);
-        PGconn *conn = connect_to(db_conninfo);
+        PGconn *conn = test_pg_connect_to(db_conninfo);
         assert_int_equal(query_long(conn, "SELECT count(*) FROM gevinst.schema_migration"),
                          migrations_count);
         assert_int_equal(
@@ -413,7 +388,7 @@ static void test_concurrent_starters(void **state)
     };
     create_db();
     run_concurrently(4, slow, 2);
-    PGconn *conn = connect_to(db_conninfo);
+    PGconn *conn = test_pg_connect_to(db_conninfo);
     assert_int_equal(query_long(conn, "SELECT count(*) FROM gevinst.mt_slow"), 1);
     char *rec = recorded(conn);
     assert_string_equal(rec, "1 001_slow.sql;2 002_insert.sql");
@@ -439,11 +414,11 @@ static void wait_for_backend(PGconn *conn, int pid, const char *condition)
 static void test_waits_for_lock(void **state)
 {
     (void)state;
-    PGconn *holder = connect_to(db_conninfo);
-    exec_sql(holder, "SELECT pg_advisory_lock(" MIGRATE_LOCK_KEY ")");
+    PGconn *holder = test_pg_connect_to(db_conninfo);
+    test_pg_exec(holder, "SELECT pg_advisory_lock(" MIGRATE_LOCK_KEY ")");
 
     starter_t s = {.conninfo = db_conninfo, .applied = -1};
-    s.conn = connect_to(db_conninfo);
+    s.conn = test_pg_connect_to(db_conninfo);
     s.pid = PQbackendPID(s.conn);
     pthread_t t;
     assert_int_equal(pthread_create(&t, NULL, starter_run, &s), 0);
@@ -452,7 +427,7 @@ static void test_waits_for_lock(void **state)
     assert_int_equal(s.done, 0);
     assert_false(schema_exists(holder, "gevinst"));
 
-    exec_sql(holder, "SELECT pg_advisory_unlock(" MIGRATE_LOCK_KEY ")");
+    test_pg_exec(holder, "SELECT pg_advisory_unlock(" MIGRATE_LOCK_KEY ")");
     pthread_join(t, NULL);
     if (!s.ok)
         fail_msg("%s", s.errstr);
@@ -470,9 +445,9 @@ static void test_killed_mid_run_retriable(void **state)
         {1, "001_k1.sql", "CREATE TABLE gevinst.mt_k1 (x int)"},
         {2, "002_sleep.sql", "SELECT pg_sleep(60)"},
     };
-    PGconn *killer = connect_to(db_conninfo);
+    PGconn *killer = test_pg_connect_to(db_conninfo);
     starter_t s = {.list = list, .count = 2, .applied = -1};
-    s.conn = connect_to(db_conninfo);
+    s.conn = test_pg_connect_to(db_conninfo);
     int pid = PQbackendPID(s.conn);
     pthread_t t;
     assert_int_equal(pthread_create(&t, NULL, starter_run, &s), 0);
@@ -497,7 +472,7 @@ static void test_killed_mid_run_retriable(void **state)
 
     /* Nothing stayed behind, and the lock went with the backend. */
     assert_false(schema_exists(killer, "gevinst"));
-    PGconn *conn = connect_to(db_conninfo);
+    PGconn *conn = test_pg_connect_to(db_conninfo);
     int applied = -1;
     char errstr[512] = "";
     if (!migrate_run(conn, &applied, NULL, errstr, sizeof(errstr)))
@@ -511,12 +486,12 @@ static void test_dead_connection_retriable(void **state)
 {
     (void)state;
     /* Terminated while idle: the runner's first statement finds it gone. */
-    PGconn *killer = connect_to(db_conninfo);
-    PGconn *conn = connect_to(db_conninfo);
+    PGconn *killer = test_pg_connect_to(db_conninfo);
+    PGconn *conn = test_pg_connect_to(db_conninfo);
     int pid = PQbackendPID(conn);
     char sql[256];
     snprintf(sql, sizeof(sql), "SELECT pg_terminate_backend(%d)", pid);
-    exec_sql(killer, sql);
+    test_pg_exec(killer, sql);
     snprintf(sql, sizeof(sql), "SELECT count(*) FROM pg_stat_activity WHERE pid = %d", pid);
     for (int i = 0; i < 1000 && query_long(killer, sql) != 0; i++)
         sleep_ms(10);
@@ -531,7 +506,7 @@ static void test_dead_connection_retriable(void **state)
     PQfinish(conn);
 
     /* The socket closed under libpq's feet. */
-    conn = connect_to(db_conninfo);
+    conn = test_pg_connect_to(db_conninfo);
     assert_int_equal(shutdown(PQsocket(conn), SHUT_RDWR), 0);
     retriable = false;
     assert_false(migrate_run(conn, &applied, &retriable, errstr, sizeof(errstr)));

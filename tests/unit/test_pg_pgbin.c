@@ -19,18 +19,7 @@
 
 static int setup(void **state)
 {
-    const char *conninfo = test_pg_conninfo();
-    if (!conninfo) {
-        fprintf(stderr, "GEVINST_TEST_CONNINFO is not set: run under scripts/with-pg\n");
-        return -1;
-    }
-    PGconn *conn = PQconnectdb(conninfo);
-    if (PQstatus(conn) != CONNECTION_OK) {
-        fprintf(stderr, "connect: %s", PQerrorMessage(conn));
-        PQfinish(conn);
-        return -1;
-    }
-    *state = conn;
+    *state = test_pg_connect();
     return 0;
 }
 
