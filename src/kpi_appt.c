@@ -50,9 +50,14 @@ struct kpi_appt {
     staged_t *in;
     size_t nin, in_cap;
     bool detached;
-    /* Keys changed in this batch, so a flush never walks the whole cache. */
-    uint8_t (*dirty)[32];
+    /* Entries changed in this batch, so a flush never walks the whole cache,
+     * and each staged snapshot's entry. Pointers into tab: the table only
+     * grows while load_missing creates entries, before either is used, and
+     * committed() or a discard ends their use before the next flush. */
+    entry_t **dirty;
     size_t ndirty, dirty_cap;
+    entry_t **ent;
+    size_t ent_cap;
     uint64_t hits, misses;
     uint64_t gen; /* flushes so far: marks the entries a flush loaded */
 };
@@ -91,6 +96,7 @@ void kpi_appt_destroy(kpi_appt_t *ka)
     free(ka->staged);
     free(ka->in);
     free(ka->dirty);
+    free(ka->ent);
     free(ka);
 }
 
@@ -150,13 +156,13 @@ static bool mark_dirty(kpi_appt_t *ka, entry_t *e)
         return true;
     if (ka->ndirty == ka->dirty_cap) {
         size_t cap = ka->dirty_cap ? ka->dirty_cap * 2 : 1024;
-        uint8_t(*p)[32] = realloc(ka->dirty, cap * sizeof(*p));
+        entry_t **p = realloc(ka->dirty, cap * sizeof(*p));
         if (!p)
             return false;
         ka->dirty = p;
         ka->dirty_cap = cap;
     }
-    memcpy(ka->dirty[ka->ndirty++], e->key, 32);
+    ka->dirty[ka->ndirty++] = e;
     e->dirty = true;
     return true;
 }
@@ -254,7 +260,7 @@ static bool select_existing(kpi_appt_t *ka, store_t *st, const size_t *first, si
     pgbin_t keys;
     pgbin_init(&keys, PGBIN_BYTEA);
     for (size_t j = 0; j < nfirst; j++) {
-        const entry_t *e = lookup(ka, ka->staged[first[j]].key, false);
+        const entry_t *e = ka->ent[first[j]];
         if (!e->inserted)
             pgbin_add_bytes(&keys, e->key, 32);
     }
@@ -314,11 +320,19 @@ static bool load_missing(kpi_appt_t *ka, store_t *st, kpi_delta_t *kd, char *err
 {
     /* One staged index per key missing from the cache, to find it again. */
     size_t *first = malloc(ka->nstaged * sizeof(*first));
-    if (!first) {
+    if (ka->ent_cap < ka->nstaged) {
+        entry_t **p = realloc(ka->ent, ka->nstaged * sizeof(*p));
+        if (p) {
+            ka->ent = p;
+            ka->ent_cap = ka->nstaged;
+        }
+    }
+    if (!first || ka->ent_cap < ka->nstaged) {
+        free(first);
         snprintf(errstr, errstr_size, "out of memory loading appointment states");
         return false;
     }
-    size_t nfirst = 0;
+    size_t nfirst = 0, cap = ka->cap;
     ka->gen++;
     for (size_t i = 0; i < ka->nstaged; i++) {
         const staged_t *sg = &ka->staged[i];
@@ -328,6 +342,7 @@ static bool load_missing(kpi_appt_t *ka, store_t *st, kpi_delta_t *kd, char *err
             /* Later in the batch wins a tie, as in the merge. */
             if (e->gen == ka->gen && !newer(&ka->staged[e->winner].s, sg->s.t, sg->s.o, sg->s.i))
                 e->winner = (uint32_t)i;
+            ka->ent[i] = e;
             continue;
         }
         ka->misses++;
@@ -336,7 +351,11 @@ static bool load_missing(kpi_appt_t *ka, store_t *st, kpi_delta_t *kd, char *err
         e->gen = ka->gen;
         e->winner = (uint32_t)i;
         first[nfirst++] = i;
+        ka->ent[i] = e;
     }
+    if (ka->cap != cap) /* the table grew: entries moved */
+        for (size_t i = 0; i < ka->nstaged; i++)
+            ka->ent[i] = lookup(ka, ka->staged[i].key, false);
 
     enum { NCOL = 9 }; /* key, t, o, i, unit, start, booked, channel, status */
     static const uint32_t types[NCOL] = {PGBIN_BYTEA, PGBIN_INT8, PGBIN_INT8,
@@ -346,7 +365,7 @@ static bool load_missing(kpi_appt_t *ka, store_t *st, kpi_delta_t *kd, char *err
     for (int c = 0; c < NCOL; c++)
         pgbin_init(&arr[c], types[c]);
     for (size_t j = 0; j < nfirst; j++) {
-        const entry_t *e = lookup(ka, ka->staged[first[j]].key, false);
+        const entry_t *e = ka->ent[first[j]];
         const snap_t *s = &ka->staged[e->winner].s;
         pgbin_add_bytes(&arr[0], e->key, 32);
         pgbin_add_int8(&arr[1], s->t);
@@ -422,7 +441,7 @@ static kpi_flush_result_t write_states(kpi_appt_t *ka, store_t *st, char *errstr
         pgbin_init(&ins[c], types[c]);
     }
     for (size_t d = 0; d < ka->ndirty; d++) {
-        entry_t *e = lookup(ka, ka->dirty[d], false);
+        entry_t *e = ka->dirty[d];
         pgbin_t *arr = e->pg_present ? upd : ins;
         pgbin_add_bytes(&arr[0], e->key, 32);
         pgbin_add_int8(&arr[1], e->cur.t);
@@ -511,7 +530,7 @@ kpi_flush_result_t kpi_appt_flush(kpi_appt_t *ka, store_t *st, kpi_delta_t *kd, 
         return KPI_FLUSH_FAILED;
     for (size_t i = 0; i < ka->nstaged; i++) {
         const staged_t *sg = &ka->staged[i];
-        entry_t *e = lookup(ka, sg->key, false);
+        entry_t *e = ka->ent[i];
         if (e->gen == ka->gen && e->inserted)
             continue; /* new row: its latest snapshot is written and counted */
         if (e->present && newer(&e->cur, sg->s.t, sg->s.o, sg->s.i))
@@ -533,7 +552,7 @@ kpi_flush_result_t kpi_appt_flush(kpi_appt_t *ka, store_t *st, kpi_delta_t *kd, 
 void kpi_appt_committed(kpi_appt_t *ka)
 {
     for (size_t d = 0; d < ka->ndirty; d++) {
-        entry_t *e = lookup(ka, ka->dirty[d], false);
+        entry_t *e = ka->dirty[d];
         e->dirty = false;
         e->pg_present = true;
         e->pt = e->cur.t;
