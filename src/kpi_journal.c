@@ -211,64 +211,152 @@ static bool exec_ok(store_t *st, PGresult *res, ExecStatusType want, char *errst
     return false;
 }
 
-/* Reads the stored rows of every staged entry. */
-static bool load_entries(kpi_journal_t *kj, store_t *st, char *errstr, size_t errstr_size)
+/* Binary result fields (network byte order). */
+static int64_t get_i64(const PGresult *res, int row, int col)
 {
-    pgarray_t keys;
-    char hex[65];
+    const unsigned char *p = (const unsigned char *)PQgetvalue(res, row, col);
+    uint64_t v = 0;
+    for (int k = 0; k < 8; k++)
+        v = v << 8 | p[k];
+    return (int64_t)v;
+}
+
+static int32_t get_i32(const PGresult *res, int row, int col)
+{
+    const unsigned char *p = (const unsigned char *)PQgetvalue(res, row, col);
+    return (int32_t)((uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3]);
+}
+
+static bool get_bool(const PGresult *res, int row, int col)
+{
+    return PQgetvalue(res, row, col)[0] != 0;
+}
+
+static bool get_key(const PGresult *res, int row, int col, uint8_t out[32])
+{
+    if (PQgetisnull(res, row, col) || PQgetlength(res, row, col) != 32)
+        return false;
+    memcpy(out, PQgetvalue(res, row, col), 32);
+    return true;
+}
+
+/* Columns of both kinds of rows load_state reads. */
+enum { C_STAGED, C_ENTRY, C_GRP, C_T, C_O, C_I, C_UNIT, C_DUR, C_DUP, C_ERASED, C_COUNT };
+
+/* Fills an entry of the map from a stored row. */
+static void ent_from_row(kpi_journal_t *kj, jent_t *e, const PGresult *res, int r)
+{
+    e->known = true;
+    bool erased = get_bool(res, r, C_ERASED);
+    bool has_grp = get_key(res, r, C_GRP, e->o_grp);
+    e->n_erased = erased;
+    e->n_recorded = has_grp;
+    e->vt = get_i64(res, r, C_T);
+    e->vo = get_i64(res, r, C_O);
+    e->vi = get_i32(res, r, C_I);
+    if (has_grp) {
+        e->o_t = e->vt;
+        e->o_unit = PQgetisnull(res, r, C_UNIT)
+                        ? NULL
+                        : strpool_intern(kj->pool, PQgetvalue(res, r, C_UNIT),
+                                         (size_t)PQgetlength(res, r, C_UNIT));
+        e->o_dur = get_i64(res, r, C_DUR);
+        e->o_dup = get_bool(res, r, C_DUP);
+    }
+    e->o_alive = has_grp && !erased;
+    e->n_alive = e->o_alive;
+    e->n_dup = e->o_dup;
+    memcpy(e->n_grp, e->o_grp, 32);
+    e->n_t = e->o_t;
+    e->n_unit = e->o_unit;
+    e->n_dur = e->o_dur;
+}
+
+/* One statement reads the stored rows of every staged entry (staged = true)
+ * and the alive entries of every group a staged recording or a stored row of
+ * a staged entry belongs to, within window of the group's times (staged =
+ * false). That is a superset of the windows of the groups the batch changes
+ * (changed_ranges), which is all recompute needs: extra rows are real
+ * neighbours and keep their status. The windows are read with one index range
+ * scan per group on journal_entry_grp_t: OFFSET 0 keeps the planner from
+ * flattening the lateral subquery into a join it could hash, which for large
+ * tables meant a sequential scan of journal_entry. */
+static const char LOAD_SQL[] =
+    "WITH f AS MATERIALIZED (SELECT e.entry, e.grp, e.t, e.o, e.i, e.unit_id, e.dur_us, e.dup, "
+    "e.erased FROM gevinst.journal_entry e WHERE e.entry = ANY (SELECT decode(k, 'hex') FROM "
+    "unnest($1::text[]) k)), "
+    "r AS (SELECT g, min(t) - $4::bigint AS lo, max(t) + $4::bigint AS hi FROM ("
+    "SELECT decode(x.g, 'hex') AS g, x.t FROM unnest($2::text[], $3::bigint[]) AS x(g, t) "
+    "UNION ALL SELECT f.grp, f.t FROM f WHERE f.grp IS NOT NULL AND NOT f.erased) u GROUP BY g) "
+    "SELECT true, f.* FROM f UNION ALL "
+    "SELECT false, w.* FROM r CROSS JOIN LATERAL (SELECT e.entry, e.grp, e.t, e.o, e.i, "
+    "e.unit_id, e.dur_us, e.dup, e.erased FROM gevinst.journal_entry e WHERE e.grp = r.g AND "
+    "e.t BETWEEN r.lo AND r.hi AND NOT e.erased OFFSET 0) w";
+
+static bool load_state(kpi_journal_t *kj, store_t *st, char *errstr, size_t errstr_size)
+{
+    pgarray_t keys, grps, ts;
+    char hex[65], win[24];
     pgarray_init(&keys);
+    pgarray_init(&grps);
+    pgarray_init(&ts);
     for (size_t s = 0; s < kj->nstaged; s++) {
+        const jstaged_t *sg = &kj->staged[s];
         bool created;
-        if (ent_get(kj, kj->staged[s].entry, &created) < 0) {
-            pgarray_free(&keys);
-            snprintf(errstr, errstr_size, "out of memory");
-            return false;
-        }
+        if (ent_get(kj, sg->entry, &created) < 0)
+            goto oom;
         if (created) {
-            hexkey_encode(kj->staged[s].entry, hex);
+            hexkey_encode(sg->entry, hex);
             pgarray_add_text(&keys, hex);
         }
+        if (!sg->error) {
+            hexkey_encode(sg->grp, hex);
+            pgarray_add_text(&grps, hex);
+            pgarray_add_int(&ts, sg->t);
+        }
     }
-    const char *p[1] = {pgarray_str(&keys)};
-    PGresult *res =
-        PQexecParams(store_conn(st),
-                     "SELECT encode(entry, 'hex'), encode(grp, 'hex'), t, o, i, "
-                     "unit_id, dur_us, dup, erased FROM gevinst.journal_entry "
-                     "WHERE entry = ANY (SELECT decode(k, 'hex') FROM unnest($1::text[]) k)",
-                     1, NULL, p, NULL, NULL, 0);
+    snprintf(win, sizeof(win), "%" PRId64, kj->window_us);
+    const char *p[4] = {pgarray_str(&keys), pgarray_str(&grps), pgarray_str(&ts), win};
+    if (!p[0] || !p[1] || !p[2])
+        goto oom;
+    PGresult *res = PQexecParams(store_conn(st), LOAD_SQL, 4, NULL, p, NULL, NULL, 1);
     pgarray_free(&keys);
+    pgarray_free(&grps);
+    pgarray_free(&ts);
     if (!exec_ok(st, res, PGRES_TUPLES_OK, errstr, errstr_size))
         return false;
+    if (PQnfields(res) != C_COUNT) {
+        PQclear(res);
+        snprintf(errstr, errstr_size, "journal: unexpected result shape");
+        return false;
+    }
     for (int r = 0; r < PQntuples(res); r++) {
         uint8_t key[32];
-        hexkey_decode(key, PQgetvalue(res, r, 0));
-        jent_t *e = &kj->ents[ent_get(kj, key, NULL)];
-        e->known = true;
-        bool erased = PQgetvalue(res, r, 8)[0] == 't';
-        bool has_grp = !PQgetisnull(res, r, 1);
-        e->n_erased = erased;
-        e->n_recorded = has_grp;
-        e->vt = strtoll(PQgetvalue(res, r, 2), NULL, 10);
-        e->vo = strtoll(PQgetvalue(res, r, 3), NULL, 10);
-        e->vi = (int32_t)strtol(PQgetvalue(res, r, 4), NULL, 10);
-        if (has_grp) {
-            hexkey_decode(e->o_grp, PQgetvalue(res, r, 1));
-            e->o_t = e->vt;
-            const char *u = PQgetvalue(res, r, 5);
-            e->o_unit = strpool_intern(kj->pool, u, strlen(u));
-            e->o_dur = strtoll(PQgetvalue(res, r, 6), NULL, 10);
-            e->o_dup = PQgetvalue(res, r, 7)[0] == 't';
+        bool created;
+        if (!get_key(res, r, C_ENTRY, key)) {
+            PQclear(res);
+            snprintf(errstr, errstr_size, "journal: bad entry key in journal_entry");
+            return false;
         }
-        e->o_alive = has_grp && !erased;
-        e->n_alive = e->o_alive;
-        e->n_dup = e->o_dup;
-        memcpy(e->n_grp, e->o_grp, 32);
-        e->n_t = e->o_t;
-        e->n_unit = e->o_unit;
-        e->n_dur = e->o_dur;
+        ssize_t idx = ent_get(kj, key, &created);
+        if (idx < 0) {
+            PQclear(res);
+            goto oom_nofree;
+        }
+        /* A staged entry's own row fills it; a window row of a staged entry
+         * repeats it and one of another entry is that entry, unchanged. */
+        if (get_bool(res, r, C_STAGED) || created)
+            ent_from_row(kj, &kj->ents[idx], res, r);
     }
     PQclear(res);
     return true;
+oom:
+    pgarray_free(&keys);
+    pgarray_free(&grps);
+    pgarray_free(&ts);
+oom_nofree:
+    snprintf(errstr, errstr_size, "out of memory");
+    return false;
 }
 
 /* Applies the staged events in arrival order: the latest recording wins, an
@@ -378,64 +466,6 @@ static const grange_t *range_of(const grange_t *r, size_t n, const uint8_t grp[3
     return NULL;
 }
 
-/* Loads the alive entries of each touched group within [lo - window, hi + window]. */
-static bool load_windows(kpi_journal_t *kj, store_t *st, const grange_t *r, size_t n, char *errstr,
-                         size_t errstr_size)
-{
-    pgarray_t g, lo, hi;
-    char hex[65];
-    if (n == 0)
-        return true;
-    pgarray_init(&g);
-    pgarray_init(&lo);
-    pgarray_init(&hi);
-    for (size_t i = 0; i < n; i++) {
-        hexkey_encode(r[i].grp, hex);
-        pgarray_add_text(&g, hex);
-        pgarray_add_int(&lo, r[i].lo - kj->window_us);
-        pgarray_add_int(&hi, r[i].hi + kj->window_us);
-    }
-    const char *p[3] = {pgarray_str(&g), pgarray_str(&lo), pgarray_str(&hi)};
-    PGresult *res = PQexecParams(
-        store_conn(st),
-        "SELECT encode(e.entry, 'hex'), encode(e.grp, 'hex'), e.t, e.o, e.i, e.unit_id, "
-        "e.dur_us, e.dup FROM unnest($1::text[], $2::bigint[], $3::bigint[]) AS q(g, lo, hi) "
-        "JOIN gevinst.journal_entry e ON e.grp = decode(q.g, 'hex') AND e.t BETWEEN q.lo AND q.hi "
-        "AND NOT e.erased",
-        3, NULL, p, NULL, NULL, 0);
-    pgarray_free(&g);
-    pgarray_free(&lo);
-    pgarray_free(&hi);
-    if (!exec_ok(st, res, PGRES_TUPLES_OK, errstr, errstr_size))
-        return false;
-    for (int row = 0; row < PQntuples(res); row++) {
-        uint8_t key[32];
-        bool created;
-        hexkey_decode(key, PQgetvalue(res, row, 0));
-        ssize_t idx = ent_get(kj, key, &created);
-        if (idx < 0) {
-            PQclear(res);
-            snprintf(errstr, errstr_size, "out of memory");
-            return false;
-        }
-        if (!created)
-            continue; /* staged: the map already holds its stored and new state */
-        jent_t *e = &kj->ents[idx];
-        e->known = e->o_alive = e->n_alive = e->n_recorded = true;
-        hexkey_decode(e->o_grp, PQgetvalue(res, row, 1));
-        memcpy(e->n_grp, e->o_grp, 32);
-        e->o_t = e->n_t = e->vt = strtoll(PQgetvalue(res, row, 2), NULL, 10);
-        e->vo = strtoll(PQgetvalue(res, row, 3), NULL, 10);
-        e->vi = (int32_t)strtol(PQgetvalue(res, row, 4), NULL, 10);
-        const char *u = PQgetvalue(res, row, 5);
-        e->o_unit = e->n_unit = strpool_intern(kj->pool, u, strlen(u));
-        e->o_dur = e->n_dur = strtoll(PQgetvalue(res, row, 6), NULL, 10);
-        e->o_dup = e->n_dup = PQgetvalue(res, row, 7)[0] == 't';
-    }
-    PQclear(res);
-    return true;
-}
-
 /* Recomputes duplicate status where a change can reach: entries of a touched
  * group from its first changed time up to window past its last. */
 static bool recompute(kpi_journal_t *kj, const grange_t *r, size_t n)
@@ -539,7 +569,7 @@ bool kpi_journal_flush(kpi_journal_t *kj, store_t *st, kpi_delta_t *kd, char *er
     if (!exec_ok(st, res, PGRES_TUPLES_OK, errstr, errstr_size))
         goto out;
     PQclear(res);
-    if (!ents_reset(kj, kj->nstaged) || !load_entries(kj, st, errstr, errstr_size))
+    if (!ents_reset(kj, kj->nstaged) || !load_state(kj, st, errstr, errstr_size))
         goto out;
     merge_staged(kj);
     ranges = changed_ranges(kj, &nranges);
@@ -547,8 +577,6 @@ bool kpi_journal_flush(kpi_journal_t *kj, store_t *st, kpi_delta_t *kd, char *er
         snprintf(errstr, errstr_size, "out of memory");
         goto out;
     }
-    if (!load_windows(kj, st, ranges, nranges, errstr, errstr_size))
-        goto out;
     if (!recompute(kj, ranges, nranges)) {
         snprintf(errstr, errstr_size, "out of memory");
         goto out;
