@@ -2,7 +2,7 @@
 #include "gevinst/kpi_journal.h"
 
 #include "gevinst/hexkey.h"
-#include "gevinst/pgarray.h"
+#include "gevinst/pgbin.h"
 
 #include <inttypes.h>
 #include <openssl/sha.h>
@@ -277,16 +277,16 @@ static void ent_from_row(kpi_journal_t *kj, jent_t *e, const PGresult *res, int 
  * a staged entry belongs to, within window of the group's times (staged =
  * false). That is a superset of the windows of the groups the batch changes
  * (changed_ranges), which is all recompute needs: extra rows are real
- * neighbours and keep their status. The windows are read with one index range
- * scan per group on journal_entry_grp_t: OFFSET 0 keeps the planner from
- * flattening the lateral subquery into a join it could hash, which for large
- * tables meant a sequential scan of journal_entry. */
+ * neighbours and keep their status. Both reads are index scans per key and
+ * per group (journal_entry_pkey, journal_entry_grp_t): OFFSET 0 keeps the
+ * planner from flattening a lateral subquery into a join it could hash, which
+ * for large tables meant a sequential scan of journal_entry. */
 static const char LOAD_SQL[] =
-    "WITH f AS MATERIALIZED (SELECT e.entry, e.grp, e.t, e.o, e.i, e.unit_id, e.dur_us, e.dup, "
-    "e.erased FROM gevinst.journal_entry e WHERE e.entry = ANY (SELECT decode(k, 'hex') FROM "
-    "unnest($1::text[]) k)), "
+    "WITH f AS MATERIALIZED (SELECT e.* FROM unnest($1::bytea[]) AS k(entry) CROSS JOIN LATERAL "
+    "(SELECT e.entry, e.grp, e.t, e.o, e.i, e.unit_id, e.dur_us, e.dup, e.erased FROM "
+    "gevinst.journal_entry e WHERE e.entry = k.entry OFFSET 0) e), "
     "r AS (SELECT g, min(t) - $4::bigint AS lo, max(t) + $4::bigint AS hi FROM ("
-    "SELECT decode(x.g, 'hex') AS g, x.t FROM unnest($2::text[], $3::bigint[]) AS x(g, t) "
+    "SELECT * FROM unnest($2::bytea[], $3::bigint[]) AS x(g, t) "
     "UNION ALL SELECT f.grp, f.t FROM f WHERE f.grp IS NOT NULL AND NOT f.erased) u GROUP BY g) "
     "SELECT true, f.* FROM f UNION ALL "
     "SELECT false, w.* FROM r CROSS JOIN LATERAL (SELECT e.entry, e.grp, e.t, e.o, e.i, "
@@ -295,34 +295,44 @@ static const char LOAD_SQL[] =
 
 static bool load_state(kpi_journal_t *kj, store_t *st, char *errstr, size_t errstr_size)
 {
-    pgarray_t keys, grps, ts;
-    char hex[65], win[24];
-    pgarray_init(&keys);
-    pgarray_init(&grps);
-    pgarray_init(&ts);
+    pgbin_t keys, grps, ts;
+    char win[24];
+    bool oom = false;
+    pgbin_init(&keys, PGBIN_BYTEA);
+    pgbin_init(&grps, PGBIN_BYTEA);
+    pgbin_init(&ts, PGBIN_INT8);
     for (size_t s = 0; s < kj->nstaged; s++) {
         const jstaged_t *sg = &kj->staged[s];
         bool created;
-        if (ent_get(kj, sg->entry, &created) < 0)
-            goto oom;
-        if (created) {
-            hexkey_encode(sg->entry, hex);
-            pgarray_add_text(&keys, hex);
+        if (ent_get(kj, sg->entry, &created) < 0) {
+            oom = true;
+            break;
         }
+        if (created)
+            pgbin_add_bytes(&keys, sg->entry, 32);
         if (!sg->error) {
-            hexkey_encode(sg->grp, hex);
-            pgarray_add_text(&grps, hex);
-            pgarray_add_int(&ts, sg->t);
+            pgbin_add_bytes(&grps, sg->grp, 32);
+            pgbin_add_int8(&ts, sg->t);
         }
     }
     snprintf(win, sizeof(win), "%" PRId64, kj->window_us);
-    const char *p[4] = {pgarray_str(&keys), pgarray_str(&grps), pgarray_str(&ts), win};
-    if (!p[0] || !p[1] || !p[2])
-        goto oom;
-    PGresult *res = PQexecParams(store_conn(st), LOAD_SQL, 4, NULL, p, NULL, NULL, 1);
-    pgarray_free(&keys);
-    pgarray_free(&grps);
-    pgarray_free(&ts);
+    const char *p[4];
+    int len[4] = {0, 0, 0, 0}, fmt[4] = {1, 1, 1, 0};
+    p[0] = pgbin_param(&keys, &len[0]);
+    p[1] = pgbin_param(&grps, &len[1]);
+    p[2] = pgbin_param(&ts, &len[2]);
+    p[3] = win;
+    PGresult *res = NULL;
+    oom = oom || !p[0] || !p[1] || !p[2];
+    if (!oom)
+        res = PQexecParams(store_conn(st), LOAD_SQL, 4, NULL, p, len, fmt, 1);
+    pgbin_free(&keys);
+    pgbin_free(&grps);
+    pgbin_free(&ts);
+    if (oom) {
+        snprintf(errstr, errstr_size, "out of memory");
+        return false;
+    }
     if (!exec_ok(st, res, PGRES_TUPLES_OK, errstr, errstr_size))
         return false;
     if (PQnfields(res) != C_COUNT) {
@@ -341,7 +351,8 @@ static bool load_state(kpi_journal_t *kj, store_t *st, char *errstr, size_t errs
         ssize_t idx = ent_get(kj, key, &created);
         if (idx < 0) {
             PQclear(res);
-            goto oom_nofree;
+            snprintf(errstr, errstr_size, "out of memory");
+            return false;
         }
         /* A staged entry's own row fills it; a window row of a staged entry
          * repeats it and one of another entry is that entry, unchanged. */
@@ -350,13 +361,6 @@ static bool load_state(kpi_journal_t *kj, store_t *st, char *errstr, size_t errs
     }
     PQclear(res);
     return true;
-oom:
-    pgarray_free(&keys);
-    pgarray_free(&grps);
-    pgarray_free(&ts);
-oom_nofree:
-    snprintf(errstr, errstr_size, "out of memory");
-    return false;
 }
 
 /* Applies the staged events in arrival order: the latest recording wins, an
@@ -500,14 +504,96 @@ static void contribute(kpi_journal_t *kj, kpi_delta_t *kd, const char *unit, int
         kpi_delta_add(kd, unit, KPI_DOUBLE_DOCUMENTATION_MINUTES, day, sign * dur, sign);
 }
 
+/* Boolean arrays: pgbin takes each element verbatim, one byte 0 or 1 here. */
+#define BOOL_OID 16u
+
+/* The columns of the rows write_entries sends, in the statements' order. */
+typedef struct jrows {
+    pgbin_t k, g, t, o, i, u, d, dup, er;
+} jrows_t;
+
+static void jrows_init(jrows_t *w)
+{
+    pgbin_init(&w->k, PGBIN_BYTEA);
+    pgbin_init(&w->g, PGBIN_BYTEA);
+    pgbin_init(&w->t, PGBIN_INT8);
+    pgbin_init(&w->o, PGBIN_INT8);
+    pgbin_init(&w->i, PGBIN_INT4);
+    pgbin_init(&w->u, PGBIN_TEXT);
+    pgbin_init(&w->d, PGBIN_INT8);
+    pgbin_init(&w->dup, BOOL_OID);
+    pgbin_init(&w->er, BOOL_OID);
+}
+
+static void jrows_free(jrows_t *w)
+{
+    pgbin_free(&w->k);
+    pgbin_free(&w->g);
+    pgbin_free(&w->t);
+    pgbin_free(&w->o);
+    pgbin_free(&w->i);
+    pgbin_free(&w->u);
+    pgbin_free(&w->d);
+    pgbin_free(&w->dup);
+    pgbin_free(&w->er);
+}
+
+static void jrows_add(jrows_t *w, const jent_t *e)
+{
+    uint8_t dup = e->n_alive && e->n_dup, er = e->n_erased;
+    pgbin_add_bytes(&w->k, e->entry, 32);
+    if (e->n_recorded) {
+        pgbin_add_bytes(&w->g, e->n_grp, 32);
+        pgbin_add_text(&w->u, e->n_unit);
+    } else {
+        pgbin_add_null(&w->g);
+        pgbin_add_null(&w->u);
+    }
+    pgbin_add_int8(&w->t, e->vt);
+    pgbin_add_int8(&w->o, e->vo);
+    pgbin_add_int4(&w->i, e->vi);
+    pgbin_add_int8(&w->d, e->n_recorded ? e->n_dur : 0);
+    pgbin_add_bytes(&w->dup, &dup, 1);
+    pgbin_add_bytes(&w->er, &er, 1);
+}
+
+static bool jrows_exec(jrows_t *w, store_t *st, const char *sql, char *errstr, size_t errstr_size)
+{
+    enum { NCOL = 9 };
+    pgbin_t *col[NCOL] = {&w->k, &w->g, &w->t, &w->o, &w->i, &w->u, &w->d, &w->dup, &w->er};
+    const char *p[NCOL];
+    int len[NCOL], fmt[NCOL];
+    if (w->k.count == 0)
+        return true;
+    for (int c = 0; c < NCOL; c++) {
+        fmt[c] = 1;
+        p[c] = pgbin_param(col[c], &len[c]);
+        if (!p[c]) {
+            snprintf(errstr, errstr_size, "out of memory");
+            return false;
+        }
+    }
+    PGresult *res = PQexecParams(store_conn(st), sql, NCOL, NULL, p, len, fmt, 0);
+    if (!exec_ok(st, res, PGRES_COMMAND_OK, errstr, errstr_size))
+        return false;
+    PQclear(res);
+    return true;
+}
+
+#define JROWS_SELECT                                                                               \
+    "SELECT * FROM unnest($1::bytea[], $2::bytea[], $3::bigint[], $4::bigint[], $5::int[], "       \
+    "$6::text[], $7::bigint[], $8::bool[], $9::bool[]) ORDER BY 1"
+
+/* Entries without a row are inserted plainly: under the advisory lock nobody
+ * else can have added one since load_state looked (an ON CONFLICT insert pays
+ * for an extra probe of the primary key). Rows that exist are upserted, whose
+ * conflict path always finds them through the primary key. */
 static bool write_entries(kpi_journal_t *kj, store_t *st, kpi_delta_t *kd, char *errstr,
                           size_t errstr_size)
 {
-    enum { NCOL = 9 };
-    pgarray_t a[NCOL];
-    char hex[65];
-    for (int c = 0; c < NCOL; c++)
-        pgarray_init(&a[c]);
+    jrows_t fresh, known;
+    jrows_init(&fresh);
+    jrows_init(&known);
     for (size_t i = 0; i < kj->nents; i++) {
         jent_t *e = &kj->ents[i];
         if (!e->changed && e->n_dup == e->o_dup)
@@ -516,44 +602,21 @@ static bool write_entries(kpi_journal_t *kj, store_t *st, kpi_delta_t *kd, char 
             contribute(kj, kd, e->o_unit, e->o_t, e->o_dup, e->o_dur, -1);
         if (e->n_alive)
             contribute(kj, kd, e->n_unit, e->n_t, e->n_dup, e->n_dur, +1);
-        hexkey_encode(e->entry, hex);
-        pgarray_add_text(&a[0], hex);
-        if (e->n_recorded) {
-            hexkey_encode(e->n_grp, hex);
-            pgarray_add_text(&a[1], hex);
-            pgarray_add_text(&a[5], e->n_unit);
-        } else {
-            pgarray_add_text(&a[1], NULL);
-            pgarray_add_text(&a[5], NULL);
-        }
-        pgarray_add_int(&a[2], e->vt);
-        pgarray_add_int(&a[3], e->vo);
-        pgarray_add_int(&a[4], e->vi);
-        pgarray_add_int(&a[6], e->n_recorded ? e->n_dur : 0);
-        pgarray_add_text(&a[7], e->n_alive && e->n_dup ? "t" : "f");
-        pgarray_add_text(&a[8], e->n_erased ? "t" : "f");
+        jrows_add(&known, e);
     }
-    bool ok = true;
-    if (a[0].count) {
-        const char *p[NCOL];
-        for (int c = 0; c < NCOL; c++)
-            p[c] = pgarray_str(&a[c]);
-        PGresult *res = PQexecParams(
-            store_conn(st),
-            "INSERT INTO gevinst.journal_entry (entry, grp, t, o, i, unit_id, dur_us, dup, erased) "
-            "SELECT decode(k, 'hex'), decode(g, 'hex'), t, o, i, u, d, dup, er "
-            "FROM unnest($1::text[], $2::text[], $3::bigint[], $4::bigint[], $5::int[], "
-            "$6::text[], $7::bigint[], $8::bool[], $9::bool[]) AS x(k, g, t, o, i, u, d, dup, er) "
-            "ORDER BY 1 ON CONFLICT (entry) DO UPDATE SET grp = EXCLUDED.grp, t = EXCLUDED.t, "
-            "o = EXCLUDED.o, i = EXCLUDED.i, unit_id = EXCLUDED.unit_id, dur_us = EXCLUDED.dur_us, "
-            "dup = EXCLUDED.dup, erased = EXCLUDED.erased",
-            NCOL, NULL, p, NULL, NULL, 0);
-        ok = exec_ok(st, res, PGRES_COMMAND_OK, errstr, errstr_size);
-        if (ok)
-            PQclear(res);
-    }
-    for (int c = 0; c < NCOL; c++)
-        pgarray_free(&a[c]);
+    bool ok = jrows_exec(&fresh, st,
+                         "INSERT INTO gevinst.journal_entry (entry, grp, t, o, i, unit_id, dur_us, "
+                         "dup, erased) " JROWS_SELECT,
+                         errstr, errstr_size) &&
+              jrows_exec(&known, st,
+                         "INSERT INTO gevinst.journal_entry (entry, grp, t, o, i, unit_id, dur_us, "
+                         "dup, erased) " JROWS_SELECT
+                         " ON CONFLICT (entry) DO UPDATE SET grp = EXCLUDED.grp, t = EXCLUDED.t, "
+                         "o = EXCLUDED.o, i = EXCLUDED.i, unit_id = EXCLUDED.unit_id, "
+                         "dur_us = EXCLUDED.dur_us, dup = EXCLUDED.dup, erased = EXCLUDED.erased",
+                         errstr, errstr_size);
+    jrows_free(&fresh);
+    jrows_free(&known);
     return ok;
 }
 
