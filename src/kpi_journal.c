@@ -602,7 +602,7 @@ static bool write_entries(kpi_journal_t *kj, store_t *st, kpi_delta_t *kd, char 
             contribute(kj, kd, e->o_unit, e->o_t, e->o_dup, e->o_dur, -1);
         if (e->n_alive)
             contribute(kj, kd, e->n_unit, e->n_t, e->n_dup, e->n_dur, +1);
-        jrows_add(&known, e);
+        jrows_add(e->known ? &known : &fresh, e);
     }
     bool ok = jrows_exec(&fresh, st,
                          "INSERT INTO gevinst.journal_entry (entry, grp, t, o, i, unit_id, dur_us, "
