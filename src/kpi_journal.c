@@ -211,6 +211,28 @@ static bool exec_ok(store_t *st, PGresult *res, ExecStatusType want, char *errst
     return false;
 }
 
+static int cmp_ent_ptr(const void *a, const void *b)
+{
+    const jent_t *const *x = a, *const *y = b;
+    return memcmp((*x)->entry, (*y)->entry, 32);
+}
+
+/* The entries of the map that pass keep (all when NULL), by key; NULL on OOM.
+ * Valid until the map grows. */
+static jent_t **ents_sorted(kpi_journal_t *kj, bool (*keep)(const jent_t *))
+{
+    jent_t **v = malloc((kj->nents + 1) * sizeof(*v));
+    size_t n = 0;
+    if (!v)
+        return NULL;
+    for (size_t i = 0; i < kj->nents; i++)
+        if (!keep || keep(&kj->ents[i]))
+            v[n++] = &kj->ents[i];
+    qsort(v, n, sizeof(*v), cmp_ent_ptr);
+    v[n] = NULL;
+    return v;
+}
+
 static bool exec_cmd(store_t *st, const char *sql, char *errstr, size_t errstr_size)
 {
     PGresult *res = PQexec(store_conn(st), sql);
@@ -315,18 +337,24 @@ static bool load_state(kpi_journal_t *kj, store_t *st, char *errstr, size_t errs
     pgbin_init(&ts, PGBIN_INT8);
     for (size_t s = 0; s < kj->nstaged; s++) {
         const jstaged_t *sg = &kj->staged[s];
-        bool created;
-        if (ent_get(kj, sg->entry, &created) < 0) {
+        if (ent_get(kj, sg->entry, NULL) < 0) {
             oom = true;
             break;
         }
-        if (created)
-            pgbin_add_bytes(&keys, sg->entry, 32);
         if (!sg->error) {
             pgbin_add_bytes(&grps, sg->grp, 32);
             pgbin_add_int8(&ts, sg->t);
         }
     }
+    /* The map holds just the staged entries now. In key order the probes walk
+     * the primary key from left to right. */
+    jent_t **order = oom ? NULL : ents_sorted(kj, NULL);
+    if (order)
+        for (size_t i = 0; i < kj->nents; i++)
+            pgbin_add_bytes(&keys, order[i]->entry, 32);
+    else
+        oom = true;
+    free(order);
     snprintf(win, sizeof(win), "%" PRId64, kj->window_us);
     const char *p[4];
     int len[4] = {0, 0, 0, 0}, fmt[4] = {1, 1, 1, 0};
@@ -600,7 +628,12 @@ static bool jrows_exec(jrows_t *w, store_t *st, const char *sql, char *errstr, s
 
 #define JROWS_SELECT                                                                               \
     "SELECT * FROM unnest($1::bytea[], $2::bytea[], $3::bigint[], $4::bigint[], $5::int[], "       \
-    "$6::text[], $7::bigint[], $8::bool[], $9::bool[]) ORDER BY 1"
+    "$6::text[], $7::bigint[], $8::bool[], $9::bool[])"
+
+static bool ent_needs_write(const jent_t *e)
+{
+    return e->changed || e->n_dup != e->o_dup;
+}
 
 /* Entries without a row are inserted plainly: under the advisory lock nobody
  * else can have added one since load_state looked (an ON CONFLICT insert pays
@@ -609,13 +642,18 @@ static bool jrows_exec(jrows_t *w, store_t *st, const char *sql, char *errstr, s
 static bool write_entries(kpi_journal_t *kj, store_t *st, kpi_delta_t *kd, char *errstr,
                           size_t errstr_size)
 {
+    /* In key order, so the inserts walk the primary key from left to right
+     * without a sort on the server. */
+    jent_t **order = ents_sorted(kj, ent_needs_write);
+    if (!order) {
+        snprintf(errstr, errstr_size, "out of memory");
+        return false;
+    }
     jrows_t fresh, known;
     jrows_init(&fresh);
     jrows_init(&known);
-    for (size_t i = 0; i < kj->nents; i++) {
-        jent_t *e = &kj->ents[i];
-        if (!e->changed && e->n_dup == e->o_dup)
-            continue;
+    for (jent_t **pe = order; *pe; pe++) {
+        jent_t *e = *pe;
         if (e->o_alive)
             contribute(kj, kd, e->o_unit, e->o_t, e->o_dup, e->o_dur, -1);
         if (e->n_alive)
@@ -635,6 +673,7 @@ static bool write_entries(kpi_journal_t *kj, store_t *st, kpi_delta_t *kd, char 
                          errstr, errstr_size);
     jrows_free(&fresh);
     jrows_free(&known);
+    free(order);
     return ok;
 }
 
