@@ -318,7 +318,7 @@ static void ent_from_row(kpi_journal_t *kj, jent_t *e, const PGresult *res, int 
  * false). That is a superset of the windows of the groups the batch changes
  * (changed_ranges), which is all recompute needs: extra rows are real
  * neighbours and keep their status. Both reads are index scans per key and
- * per group (journal_entry_pkey, journal_entry_gk_t): OFFSET 0 keeps the
+ * per group (journal_entry_pkey, journal_entry_grp_t): OFFSET 0 keeps the
  * planner from flattening a lateral subquery into a join it could hash, which
  * for large tables meant a sequential scan of journal_entry. For this
  * statement only, bitmap scans are off: with an estimate of two rows a group
@@ -326,38 +326,25 @@ static void ent_from_row(kpi_journal_t *kj, jent_t *e, const PGresult *res, int 
  * cost more than the index scan (perf: ~12 % of the backend). set_config(...,
  * true) is transaction-local like SET LOCAL, and a failed transaction drops
  * it. */
-#define LOAD_COLS "e.entry, e.grp, e.t, e.o, e.i, e.unit_id, e.dur_us, e.dup, e.erased"
 static const char LOAD_SQL[] =
     "WITH f AS MATERIALIZED (SELECT e.* FROM (SELECT unnest($1::bytea[]) AS entry) k "
-    "CROSS JOIN LATERAL (SELECT " LOAD_COLS ", e.gk FROM gevinst.journal_entry e "
-    "WHERE e.entry = k.entry OFFSET 0) e), "
-    "r AS (SELECT g, gk, min(t) - $5::bigint AS lo, max(t) + $5::bigint AS hi FROM ("
-    "SELECT unnest($2::bytea[]) AS g, unnest($3::bigint[]) AS gk, unnest($4::bigint[]) AS t "
-    "UNION ALL SELECT f.grp, f.gk, f.t FROM f WHERE f.grp IS NOT NULL AND NOT f.erased) u "
-    "GROUP BY g, gk) "
-    "SELECT true, " LOAD_COLS " FROM f e UNION ALL "
-    "SELECT false, w.* FROM r CROSS JOIN LATERAL (SELECT " LOAD_COLS " FROM "
-    "gevinst.journal_entry e WHERE e.gk = r.gk AND e.grp = r.g AND e.t BETWEEN r.lo AND r.hi "
-    "AND NOT e.erased OFFSET 0) w";
-
-/* journal_entry.gk of a group key (sql/009_journal_group_key.sql): its first
- * 8 bytes, big-endian, as a signed integer. */
-static int64_t group_gk(const uint8_t grp[32])
-{
-    uint64_t v = 0;
-    for (int k = 0; k < 8; k++)
-        v = v << 8 | grp[k];
-    return (int64_t)v;
-}
+    "CROSS JOIN LATERAL (SELECT e.entry, e.grp, e.t, e.o, e.i, e.unit_id, e.dur_us, e.dup, "
+    "e.erased FROM gevinst.journal_entry e WHERE e.entry = k.entry OFFSET 0) e), "
+    "r AS (SELECT g, min(t) - $4::bigint AS lo, max(t) + $4::bigint AS hi FROM ("
+    "SELECT unnest($2::bytea[]) AS g, unnest($3::bigint[]) AS t "
+    "UNION ALL SELECT f.grp, f.t FROM f WHERE f.grp IS NOT NULL AND NOT f.erased) u GROUP BY g) "
+    "SELECT true, f.* FROM f UNION ALL "
+    "SELECT false, w.* FROM r CROSS JOIN LATERAL (SELECT e.entry, e.grp, e.t, e.o, e.i, "
+    "e.unit_id, e.dur_us, e.dup, e.erased FROM gevinst.journal_entry e WHERE e.grp = r.g AND "
+    "e.t BETWEEN r.lo AND r.hi AND NOT e.erased OFFSET 0) w";
 
 static bool load_state(kpi_journal_t *kj, store_t *st, char *errstr, size_t errstr_size)
 {
-    pgbin_t keys, grps, gks, ts;
+    pgbin_t keys, grps, ts;
     char win[24];
     bool oom = false;
     pgbin_init(&keys, PGBIN_BYTEA);
     pgbin_init(&grps, PGBIN_BYTEA);
-    pgbin_init(&gks, PGBIN_INT8);
     pgbin_init(&ts, PGBIN_INT8);
     for (size_t s = 0; s < kj->nstaged; s++) {
         const jstaged_t *sg = &kj->staged[s];
@@ -367,7 +354,6 @@ static bool load_state(kpi_journal_t *kj, store_t *st, char *errstr, size_t errs
         }
         if (!sg->error) {
             pgbin_add_bytes(&grps, sg->grp, 32);
-            pgbin_add_int8(&gks, group_gk(sg->grp));
             pgbin_add_int8(&ts, sg->t);
         }
     }
@@ -381,22 +367,20 @@ static bool load_state(kpi_journal_t *kj, store_t *st, char *errstr, size_t errs
         oom = true;
     free(order);
     snprintf(win, sizeof(win), "%" PRId64, kj->window_us);
-    const char *p[5];
-    int len[5] = {0, 0, 0, 0, 0}, fmt[5] = {1, 1, 1, 1, 0};
+    const char *p[4];
+    int len[4] = {0, 0, 0, 0}, fmt[4] = {1, 1, 1, 0};
     p[0] = pgbin_param(&keys, &len[0]);
     p[1] = pgbin_param(&grps, &len[1]);
-    p[2] = pgbin_param(&gks, &len[2]);
-    p[3] = pgbin_param(&ts, &len[3]);
-    p[4] = win;
+    p[2] = pgbin_param(&ts, &len[2]);
+    p[3] = win;
     PGresult *res = NULL;
-    oom = oom || !p[0] || !p[1] || !p[2] || !p[3];
+    oom = oom || !p[0] || !p[1] || !p[2];
     char prev[8] = "on";
     bool set = !oom && set_bitmapscan(st, "off", prev, sizeof(prev), errstr, errstr_size);
     if (set)
-        res = PQexecParams(store_conn(st), LOAD_SQL, 5, NULL, p, len, fmt, 1);
+        res = PQexecParams(store_conn(st), LOAD_SQL, 4, NULL, p, len, fmt, 1);
     pgbin_free(&keys);
     pgbin_free(&grps);
-    pgbin_free(&gks);
     pgbin_free(&ts);
     if (oom) {
         snprintf(errstr, errstr_size, "out of memory");
