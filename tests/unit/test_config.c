@@ -148,7 +148,7 @@ static void test_defaults(void **state)
     /* [postgres] */
     assert_string_equal(cfg->pg_reader_role, "gevinst_reader");
     /* [pipeline] */
-    assert_int_equal(cfg->batch_events, 5000);
+    assert_int_equal(cfg->batch_events, 20000);
     assert_int_equal(cfg->batch_ms, 500);
     assert_int_equal(cfg->state_cache_entries, 250000);
     assert_int_equal(cfg->silence_days, 3);
