@@ -169,14 +169,8 @@ static bool mark_dirty(kpi_appt_t *ka, entry_t *e)
 
 bool kpi_appt_add(kpi_appt_t *ka, const event_t *ev, int64_t offset, int index)
 {
-    if (ka->nin == ka->in_cap) {
-        size_t cap = ka->in_cap ? ka->in_cap * 2 : 1024;
-        staged_t *p = realloc(ka->in, cap * sizeof(*p));
-        if (!p)
-            return false;
-        ka->in = p;
-        ka->in_cap = cap;
-    }
+    if (!KPI_STAGING_RESERVE(ka))
+        return false;
     const char *unit = strpool_intern(ka->pool, ev->unit_id, strlen(ev->unit_id));
     if (!unit)
         return false;
@@ -201,15 +195,7 @@ size_t kpi_appt_pending(const kpi_appt_t *ka)
 
 void kpi_appt_detach(kpi_appt_t *ka)
 {
-    staged_t *p = ka->staged;
-    size_t cap = ka->staged_cap;
-    ka->staged = ka->in;
-    ka->staged_cap = ka->in_cap;
-    ka->nstaged = ka->nin;
-    ka->in = p;
-    ka->in_cap = cap;
-    ka->nin = 0;
-    ka->detached = true;
+    KPI_STAGING_DETACH(ka, staged_t);
 }
 
 /* Adds (sign +1) or takes back (-1) what one winning snapshot contributes. */
@@ -252,6 +238,26 @@ static PGresult *exec_arrays(store_t *st, const char *sql, pgbin_t *arr, int n, 
     return PQexecParams(store_conn(st), sql, n, NULL, v, len, fmt, result_format);
 }
 
+/* Runs a statement that returns rows; false with errstr unless it did. */
+static bool rows_ok(store_t *st, PGresult *res, char *errstr, size_t errstr_size)
+{
+    if (!res)
+        return false;
+    if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+        store_error(st, res, errstr, errstr_size);
+        return false;
+    }
+    return true;
+}
+
+/* The cached entry of the binary key in column 0 of row r; NULL if none. */
+static entry_t *row_entry(kpi_appt_t *ka, const PGresult *res, int r)
+{
+    if (PQgetlength(res, r, 0) != 32)
+        return NULL;
+    return lookup(ka, (const uint8_t *)PQgetvalue(res, r, 0), false);
+}
+
 /* Reads the rows of keys marked missing in this flush that load_missing could
  * not insert: they exist already (from before the cache, or another writer). */
 static bool select_existing(kpi_appt_t *ka, store_t *st, const size_t *first, size_t nfirst,
@@ -272,16 +278,11 @@ static bool select_existing(kpi_appt_t *ka, store_t *st, const size_t *first, si
                                     "s.booked_day, s.channel, s.status FROM gevinst.appt_state s "
                                     "WHERE s.appt = ANY ($1::bytea[])",
                                     &keys, 1, 1, errstr, errstr_size);
-        if (!res) {
-            ok = false;
-        } else if (PQresultStatus(res) != PGRES_TUPLES_OK) {
-            store_error(st, res, errstr, errstr_size);
+        if (!rows_ok(st, res, errstr, errstr_size)) {
             ok = false;
         } else {
             for (int r = 0; r < PQntuples(res); r++) {
-                entry_t *e = PQgetlength(res, r, 0) == 32
-                                 ? lookup(ka, (const uint8_t *)PQgetvalue(res, r, 0), false)
-                                 : NULL;
+                entry_t *e = row_entry(ka, res, r);
                 if (!e) {
                     snprintf(errstr, errstr_size, "appt_state returned a key not asked for");
                     ok = false;
@@ -390,16 +391,11 @@ static bool load_missing(kpi_appt_t *ka, store_t *st, kpi_delta_t *kd, char *err
             "AS x(k, t, o, i, unit, sd, bd, ch, st) ORDER BY 1 ON CONFLICT DO NOTHING "
             "RETURNING appt",
             arr, NCOL, 1, errstr, errstr_size);
-        if (!res) {
-            ok = false;
-        } else if (PQresultStatus(res) != PGRES_TUPLES_OK) {
-            store_error(st, res, errstr, errstr_size);
+        if (!rows_ok(st, res, errstr, errstr_size)) {
             ok = false;
         } else {
             for (int r = 0; r < PQntuples(res); r++) {
-                entry_t *e = PQgetlength(res, r, 0) == 32
-                                 ? lookup(ka, (const uint8_t *)PQgetvalue(res, r, 0), false)
-                                 : NULL;
+                entry_t *e = row_entry(ka, res, r);
                 if (!e || e->gen != ka->gen || e->inserted) {
                     snprintf(errstr, errstr_size, "appt_state insert returned a key not sent");
                     ok = false;

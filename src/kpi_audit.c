@@ -147,14 +147,8 @@ static bool is_doc(const kpi_audit_t *ka, const char *action)
 bool kpi_audit_add(kpi_audit_t *ka, const event_t *ev, const char *topic, int32_t partition,
                    int64_t offset, int index)
 {
-    if (ka->nin == ka->in_cap) {
-        size_t cap = ka->in_cap ? ka->in_cap * 2 : 1024;
-        astaged_t *p = realloc(ka->in, cap * sizeof(*p));
-        if (!p)
-            return false;
-        ka->in = p;
-        ka->in_cap = cap;
-    }
+    if (!KPI_STAGING_RESERVE(ka))
+        return false;
     const char *unit = strpool_intern(ka->pool, ev->unit_id, strlen(ev->unit_id));
     if (!unit)
         return false;
@@ -179,15 +173,7 @@ size_t kpi_audit_pending(const kpi_audit_t *ka)
 
 void kpi_audit_detach(kpi_audit_t *ka)
 {
-    astaged_t *p = ka->staged;
-    size_t cap = ka->staged_cap;
-    ka->staged = ka->in;
-    ka->staged_cap = ka->in_cap;
-    ka->nstaged = ka->nin;
-    ka->in = p;
-    ka->in_cap = cap;
-    ka->nin = 0;
-    ka->detached = true;
+    KPI_STAGING_DETACH(ka, astaged_t);
 }
 
 /* ---- persisted form of the recent events: "t tie doc len:unit\n" ------- */

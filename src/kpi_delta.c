@@ -185,3 +185,18 @@ bool kpi_delta_flush(kpi_delta_t *kd, store_t *st, bool *retriable, char *errstr
         pgbin_free(&a[c]);
     return ok;
 }
+
+bool kpi_staging_reserve(void *in_ptr, size_t *cap, size_t n, size_t elem)
+{
+    if (n < *cap)
+        return true;
+    void *in;
+    memcpy(&in, in_ptr, sizeof(in));
+    size_t c = *cap ? *cap * 2 : 1024;
+    void *p = realloc(in, c * elem);
+    if (!p)
+        return false;
+    memcpy(in_ptr, &p, sizeof(p));
+    *cap = c;
+    return true;
+}

@@ -93,14 +93,8 @@ void kpi_journal_destroy(kpi_journal_t *kj)
 
 bool kpi_journal_add(kpi_journal_t *kj, const event_t *ev, int64_t offset, int index)
 {
-    if (kj->nin == kj->in_cap) {
-        size_t cap = kj->in_cap ? kj->in_cap * 2 : 1024;
-        jstaged_t *p = realloc(kj->in, cap * sizeof(*p));
-        if (!p)
-            return false;
-        kj->in = p;
-        kj->in_cap = cap;
-    }
+    if (!KPI_STAGING_RESERVE(kj))
+        return false;
     jstaged_t *s = &kj->in[kj->nin];
     memset(s, 0, sizeof(*s));
     s->t = ev->time_us;
@@ -145,15 +139,7 @@ size_t kpi_journal_pending(const kpi_journal_t *kj)
 
 void kpi_journal_detach(kpi_journal_t *kj)
 {
-    jstaged_t *p = kj->staged;
-    size_t cap = kj->staged_cap;
-    kj->staged = kj->in;
-    kj->staged_cap = kj->in_cap;
-    kj->nstaged = kj->nin;
-    kj->in = p;
-    kj->in_cap = cap;
-    kj->nin = 0;
-    kj->detached = true;
+    KPI_STAGING_DETACH(kj, jstaged_t);
 }
 
 void kpi_journal_discard(kpi_journal_t *kj)

@@ -52,4 +52,29 @@ bool kpi_delta_flush(kpi_delta_t *kd, store_t *st, bool *retriable, char *errstr
 
 void kpi_delta_clear(kpi_delta_t *kd);
 
+/* The double-buffered staging of the KPI modules (kpi_appt, kpi_journal,
+ * kpi_audit), which all name their fields alike: add fills `in`, a flush
+ * reads `staged`. Detaching swaps the two, so a flush in the commit thread
+ * takes what was added so far while later adds fill the other buffer. */
+/* Room for one more element in `in`; evaluates to false when out of memory. */
+#define KPI_STAGING_RESERVE(m)                                                                     \
+    kpi_staging_reserve(&(m)->in, &(m)->in_cap, (m)->nin, sizeof(*(m)->in))
+
+/* in_ptr: the address of the array pointer (of any element type), which is
+ * read and written as bytes, so no type is aliased. */
+bool kpi_staging_reserve(void *in_ptr, size_t *cap, size_t n, size_t elem);
+
+#define KPI_STAGING_DETACH(m, type)                                                                \
+    do {                                                                                           \
+        type *p_ = (m)->staged;                                                                    \
+        size_t cap_ = (m)->staged_cap;                                                             \
+        (m)->staged = (m)->in;                                                                     \
+        (m)->staged_cap = (m)->in_cap;                                                             \
+        (m)->nstaged = (m)->nin;                                                                   \
+        (m)->in = p_;                                                                              \
+        (m)->in_cap = cap_;                                                                        \
+        (m)->nin = 0;                                                                              \
+        (m)->detached = true;                                                                      \
+    } while (0)
+
 #endif
