@@ -265,17 +265,12 @@ static bool set_bitmapscan(store_t *st, const char *value, char *prev, size_t pr
 /* Binary result fields (network byte order). */
 static int64_t get_i64(const PGresult *res, int row, int col)
 {
-    const unsigned char *p = (const unsigned char *)PQgetvalue(res, row, col);
-    uint64_t v = 0;
-    for (int k = 0; k < 8; k++)
-        v = v << 8 | p[k];
-    return (int64_t)v;
+    return pgbin_get_int8(PQgetvalue(res, row, col));
 }
 
 static int32_t get_i32(const PGresult *res, int row, int col)
 {
-    const unsigned char *p = (const unsigned char *)PQgetvalue(res, row, col);
-    return (int32_t)((uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3]);
+    return pgbin_get_int4(PQgetvalue(res, row, col));
 }
 
 static bool get_bool(const PGresult *res, int row, int col)
