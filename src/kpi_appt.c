@@ -215,6 +215,16 @@ static void contribute(kpi_delta_t *kd, const snap_t *s, int64_t sign)
     }
 }
 
+/* New rows from the nine arrays of write order (key, t, o, i, unit, start day,
+ * booked day, channel, status), in key order as every writer locks rows,
+ * against deadlocks. */
+#define INSERT_STATES                                                                              \
+    "INSERT INTO gevinst.appt_state (appt, t, o, i, unit_id, start_day, booked_day, channel, "     \
+    "status) SELECT k, t, o, i, unit, sd, bd, ch, st "                                             \
+    "FROM unnest($1::bytea[], $2::bigint[], $3::bigint[], $4::int[], $5::text[], $6::int[], "      \
+    "$7::int[], $8::smallint[], $9::smallint[]) AS x(k, t, o, i, unit, sd, bd, ch, st) "           \
+    "ORDER BY 1 ON CONFLICT DO NOTHING"
+
 /* Runs sql with n binary array parameters. NULL with errstr when an array ran
  * out of memory; otherwise the result, to be checked and cleared. */
 static PGresult *exec_arrays(store_t *st, const char *sql, pgbin_t *arr, int n, int result_format,
@@ -380,17 +390,8 @@ static bool load_missing(kpi_appt_t *ka, store_t *st, kpi_delta_t *kd, char *err
     }
     bool ok = true;
     if (nfirst) {
-        /* In key order, as every writer locks rows, against deadlocks. */
-        PGresult *res = exec_arrays(
-            st,
-            "INSERT INTO gevinst.appt_state (appt, t, o, i, unit_id, start_day, booked_day, "
-            "channel, status) "
-            "SELECT k, t, o, i, unit, sd, bd, ch, st "
-            "FROM unnest($1::bytea[], $2::bigint[], $3::bigint[], $4::int[], $5::text[], "
-            "$6::int[], $7::int[], $8::smallint[], $9::smallint[]) "
-            "AS x(k, t, o, i, unit, sd, bd, ch, st) ORDER BY 1 ON CONFLICT DO NOTHING "
-            "RETURNING appt",
-            arr, NCOL, 1, errstr, errstr_size);
+        PGresult *res =
+            exec_arrays(st, INSERT_STATES " RETURNING appt", arr, NCOL, 1, errstr, errstr_size);
         if (!rows_ok(st, res, errstr, errstr_size)) {
             ok = false;
         } else {
@@ -485,15 +486,7 @@ static kpi_flush_result_t write_states(kpi_appt_t *ka, store_t *st, char *errstr
         PQclear(res);
     }
     if (r == KPI_FLUSH_OK && nins) {
-        PGresult *res = exec_arrays(
-            st,
-            "INSERT INTO gevinst.appt_state (appt, t, o, i, unit_id, start_day, booked_day, "
-            "channel, status) "
-            "SELECT k, t, o, i, unit, sd, bd, ch, st "
-            "FROM unnest($1::bytea[], $2::bigint[], $3::bigint[], $4::int[], $5::text[], "
-            "$6::int[], $7::int[], $8::smallint[], $9::smallint[]) "
-            "AS x(k, t, o, i, unit, sd, bd, ch, st) ORDER BY 1 ON CONFLICT DO NOTHING",
-            ins, 9, 0, errstr, errstr_size);
+        PGresult *res = exec_arrays(st, INSERT_STATES, ins, 9, 0, errstr, errstr_size);
         if (!res) {
             r = KPI_FLUSH_FAILED;
         } else if (PQresultStatus(res) != PGRES_COMMAND_OK) {
