@@ -225,6 +225,18 @@ static void contribute(kpi_delta_t *kd, const snap_t *s, int64_t sign)
     "$7::int[], $8::smallint[], $9::smallint[]) AS x(k, t, o, i, unit, sd, bd, ch, st) "           \
     "ORDER BY 1 ON CONFLICT DO NOTHING"
 
+/* Existing rows from the twelve arrays of write order (the nine above, then
+ * the version read: t, o, i), only where that version is still there. */
+#define UPDATE_STATES                                                                              \
+    "UPDATE gevinst.appt_state s SET t = u.t, o = u.o, i = u.i, unit_id = u.unit, "                \
+    "start_day = u.sd, booked_day = u.bd, channel = u.ch, status = u.st "                          \
+    "FROM (SELECT k, t, o, i, unit, sd, bd, ch, st, pt, po, pi "                                   \
+    "      FROM unnest($1::bytea[], $2::bigint[], $3::bigint[], $4::int[], $5::text[], "           \
+    "      $6::int[], $7::int[], $8::smallint[], $9::smallint[], $10::bigint[], "                  \
+    "      $11::bigint[], $12::int[]) AS x(k, t, o, i, unit, sd, bd, ch, st, pt, po, pi) "         \
+    "      ORDER BY 1) u "                                                                         \
+    "WHERE s.appt = u.k AND s.t = u.pt AND s.o = u.po AND s.i = u.pi"
+
 /* Runs sql with n binary array parameters. NULL with errstr when an array ran
  * out of memory; otherwise the result, to be checked and cleared. */
 static PGresult *exec_arrays(store_t *st, const char *sql, pgbin_t *arr, int n, int result_format,
@@ -282,11 +294,15 @@ static bool select_existing(kpi_appt_t *ka, store_t *st, const size_t *first, si
     }
     bool ok = true;
     if (keys.count) {
-        /* Binary in and out: no hex, no number parsing on either side. */
+        /* Binary in and out: no hex, no number parsing on either side. One
+         * primary-key probe per key (LATERAL, not flattened): "= ANY" of a
+         * batch-sized array is planned as a scan of the whole table. */
         PGresult *res = exec_arrays(st,
                                     "SELECT s.appt, s.t, s.o, s.i, s.unit_id, s.start_day, "
-                                    "s.booked_day, s.channel, s.status FROM gevinst.appt_state s "
-                                    "WHERE s.appt = ANY ($1::bytea[])",
+                                    "s.booked_day, s.channel, s.status "
+                                    "FROM unnest($1::bytea[]) AS k(appt) CROSS JOIN LATERAL "
+                                    "(SELECT * FROM gevinst.appt_state s WHERE s.appt = k.appt "
+                                    "OFFSET 0) s",
                                     &keys, 1, 1, errstr, errstr_size);
         if (!rows_ok(st, res, errstr, errstr_size)) {
             ok = false;
@@ -461,17 +477,14 @@ static kpi_flush_result_t write_states(kpi_appt_t *ka, store_t *st, char *errstr
 
     kpi_flush_result_t r = KPI_FLUSH_OK;
     if (nupd) {
-        PGresult *res = exec_arrays(
-            st,
-            "UPDATE gevinst.appt_state s SET t = u.t, o = u.o, i = u.i, unit_id = u.unit, "
-            "start_day = u.sd, booked_day = u.bd, channel = u.ch, status = u.st "
-            "FROM (SELECT k, t, o, i, unit, sd, bd, ch, st, pt, po, pi "
-            "      FROM unnest($1::bytea[], $2::bigint[], $3::bigint[], $4::int[], $5::text[], "
-            "      $6::int[], $7::int[], $8::smallint[], $9::smallint[], $10::bigint[], "
-            "      $11::bigint[], $12::int[]) AS x(k, t, o, i, unit, sd, bd, ch, st, pt, po, pi) "
-            "      ORDER BY 1) u "
-            "WHERE s.appt = u.k AND s.t = u.pt AND s.o = u.po AND s.i = u.pi",
-            upd, NCOL, 0, errstr, errstr_size);
+        /* Hash and merge joins off for this statement: with a batch's worth of
+         * keys the planner hashes all of appt_state (a scan of the whole
+         * table every batch, growing with the history) rather than probe its
+         * primary key once per key. Set back afterwards. */
+        store_joins_t joins;
+        bool set = store_joins_off(st, &joins, errstr, errstr_size);
+        PGresult *res =
+            set ? exec_arrays(st, UPDATE_STATES, upd, NCOL, 0, errstr, errstr_size) : NULL;
         if (!res) {
             r = KPI_FLUSH_FAILED;
         } else if (PQresultStatus(res) != PGRES_COMMAND_OK) {
@@ -484,6 +497,8 @@ static kpi_flush_result_t write_states(kpi_appt_t *ka, store_t *st, char *errstr
             r = KPI_FLUSH_FENCED;
         }
         PQclear(res);
+        if (r == KPI_FLUSH_OK && !store_joins_restore(st, &joins, errstr, errstr_size))
+            r = KPI_FLUSH_FAILED;
     }
     if (r == KPI_FLUSH_OK && nins) {
         PGresult *res = exec_arrays(st, INSERT_STATES, ins, 9, 0, errstr, errstr_size);

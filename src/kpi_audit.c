@@ -252,9 +252,10 @@ static bool load_missing(kpi_audit_t *ka, store_t *st, char *errstr, size_t errs
     }
     const char *p[1] = {pgarray_str(&keys)};
     PGresult *res = PQexecParams(store_conn(st),
-                                 "SELECT encode(usr, 'hex'), ver, max_t, recent FROM "
-                                 "gevinst.audit_user WHERE usr = ANY (SELECT decode(k, 'hex') "
-                                 "FROM unnest($1::text[]) k)",
+                                 "SELECT encode(a.usr, 'hex'), a.ver, a.max_t, a.recent "
+                                 "FROM unnest($1::text[]) AS k(hex) CROSS JOIN LATERAL "
+                                 "(SELECT * FROM gevinst.audit_user a "
+                                 "WHERE a.usr = decode(k.hex, 'hex') OFFSET 0) a",
                                  1, NULL, p, NULL, NULL, 0);
     pgarray_free(&keys);
     bool ok = PQresultStatus(res) == PGRES_TUPLES_OK;
@@ -329,6 +330,7 @@ static bool place(kpi_audit_t *ka, kpi_delta_t *kd, auser_t *u, const aev_t *e)
     ev_push(u, *e, at);
     if (e->t > u->max_t)
         u->max_t = e->t;
+
     /* Nothing before (latest - lateness) can arrive, so an event older than
      * that minus the idle timeout can never again be the start of a gap. */
     int64_t keep = u->max_t - ka->conf.lateness_us - ka->conf.idle_us;
@@ -386,6 +388,14 @@ static bool count_user_days(kpi_audit_t *ka, store_t *st, kpi_delta_t *kd, const
     return ok;
 }
 
+/* Existing users from the arrays (hex key, max time, recent list, version
+ * read), only where that version is still there. */
+#define UPDATE_USERS                                                                               \
+    "UPDATE gevinst.audit_user a SET ver = a.ver + 1, max_t = x.m, recent = x.r "                  \
+    "FROM (SELECT decode(k, 'hex') AS k, m, r, v FROM unnest($1::text[], $2::bigint[], "           \
+    "$3::text[], $4::bigint[]) AS y(k, m, r, v) ORDER BY 1) x "                                    \
+    "WHERE a.usr = x.k AND a.ver = x.v"
+
 static kpi_audit_result_t write_users(kpi_audit_t *ka, store_t *st, char *errstr,
                                       size_t errstr_size)
 {
@@ -422,14 +432,14 @@ static kpi_audit_result_t write_users(kpi_audit_t *ka, store_t *st, char *errstr
     if (r == KPI_AUDIT_OK && nupd) {
         for (int c = 0; c < 4; c++)
             p[c] = pgarray_str(&upd[c]);
-        PGresult *res = PQexecParams(
-            store_conn(st),
-            "UPDATE gevinst.audit_user a SET ver = a.ver + 1, max_t = x.m, recent = x.r "
-            "FROM (SELECT decode(k, 'hex') AS k, m, r, v FROM unnest($1::text[], $2::bigint[], "
-            "$3::text[], $4::bigint[]) AS y(k, m, r, v) ORDER BY 1) x "
-            "WHERE a.usr = x.k AND a.ver = x.v",
-            4, NULL, p, NULL, NULL, 0);
-        if (PQresultStatus(res) != PGRES_COMMAND_OK) {
+        /* Joins off: a batch of users would otherwise hash all of audit_user. */
+        store_joins_t joins;
+        bool set = store_joins_off(st, &joins, errstr, errstr_size);
+        PGresult *res =
+            set ? PQexecParams(store_conn(st), UPDATE_USERS, 4, NULL, p, NULL, NULL, 0) : NULL;
+        if (!set) {
+            r = KPI_AUDIT_FAILED;
+        } else if (PQresultStatus(res) != PGRES_COMMAND_OK) {
             store_error(st, res, errstr, errstr_size);
             r = KPI_AUDIT_FAILED;
         } else if ((size_t)strtoull(PQcmdTuples(res), NULL, 10) != nupd) {
@@ -437,6 +447,8 @@ static kpi_audit_result_t write_users(kpi_audit_t *ka, store_t *st, char *errstr
             r = KPI_AUDIT_FENCED;
         }
         PQclear(res);
+        if (r == KPI_AUDIT_OK && !store_joins_restore(st, &joins, errstr, errstr_size))
+            r = KPI_AUDIT_FAILED;
     }
     if (r == KPI_AUDIT_OK && nins) {
         for (int c = 0; c < 3; c++)

@@ -244,24 +244,6 @@ static jent_t **ents_sorted(kpi_journal_t *kj, bool (*keep)(const jent_t *))
     return v;
 }
 
-/* Sets enable_bitmapscan for the rest of the transaction; the value it had
- * goes to prev (at least 8 bytes) when prev is not NULL. */
-static bool set_bitmapscan(store_t *st, const char *value, char *prev, size_t prev_size,
-                           char *errstr, size_t errstr_size)
-{
-    const char *p[1] = {value};
-    PGresult *res = PQexecParams(store_conn(st),
-                                 "SELECT current_setting('enable_bitmapscan'), "
-                                 "set_config('enable_bitmapscan', $1, true)",
-                                 1, NULL, p, NULL, NULL, 0);
-    if (!exec_ok(st, res, PGRES_TUPLES_OK, errstr, errstr_size))
-        return false;
-    if (prev)
-        snprintf(prev, prev_size, "%s", PQgetvalue(res, 0, 0));
-    PQclear(res);
-    return true;
-}
-
 /* Binary result fields (network byte order). */
 static int64_t get_i64(const PGresult *res, int row, int col)
 {
@@ -382,7 +364,8 @@ static bool load_state(kpi_journal_t *kj, store_t *st, char *errstr, size_t errs
     PGresult *res = NULL;
     oom = oom || !p[0] || !p[1] || !p[2];
     char prev[8] = "on";
-    bool set = !oom && set_bitmapscan(st, "off", prev, sizeof(prev), errstr, errstr_size);
+    bool set = !oom && store_set_local(st, "enable_bitmapscan", "off", prev, sizeof(prev), errstr,
+                                       errstr_size);
     if (set)
         res = PQexecParams(store_conn(st), LOAD_SQL, 4, NULL, p, len, fmt, 1);
     pgbin_free(&keys);
@@ -395,7 +378,7 @@ static bool load_state(kpi_journal_t *kj, store_t *st, char *errstr, size_t errs
     if (!set || !exec_ok(st, res, PGRES_TUPLES_OK, errstr, errstr_size))
         return false;
     /* Back to the value the caller's transaction had. */
-    if (!set_bitmapscan(st, prev, NULL, 0, errstr, errstr_size)) {
+    if (!store_set_local(st, "enable_bitmapscan", prev, NULL, 0, errstr, errstr_size)) {
         PQclear(res);
         return false;
     }
