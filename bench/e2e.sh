@@ -293,6 +293,18 @@ no_show_rate $(grep '"kind":"appointment"' "$out/truth.jsonl" |
 # the seconds spent in those commits (batch_commit: flushing to PostgreSQL and COMMIT)
 # (debug log: "... DEBUG pipeline: committed N events ...": N counts Kafka messages, a batch
 # message being one; UTC timestamps in ms).
+# Seconds from the consumer group's assignment to the daemon's last log line
+# (its exit): the run without the group join, which is the broker's fixed
+# initial rebalance delay (3 s in the mock, group.initial.rebalance.delay.ms on
+# a real broker) and paid by any group member, kcat -G included.
+assigned_span() { # log
+    awk 'function sec(ts,  hms) { split(substr(ts, 12, 12), hms, ":")
+                                  return hms[1] * 3600 + hms[2] * 60 + hms[3] }
+        /pipeline: assigned/ && a == "" { a = sec($1) }
+        { last = sec($1) }
+        END { if (a == "") print 0; else { if (last < a) last += 86400; printf "%.3f", last - a } }' "$1"
+}
+
 commit_span() { # log
     awk '/DEBUG pipeline: committed [0-9]+ events/ {
         split(substr($1, 12, 12), hms, ":"); t = hms[1] * 3600 + hms[2] * 60 + hms[3]
@@ -416,6 +428,14 @@ for ((r = 1; r <= runs; r++)); do
     t1=$(now)
     kcat_s=$(awk -v a="$t0" -v b="$t1" 'BEGIN {printf "%.3f", b - a}')
     kcat_cpu=$(awk '{printf "%.2f", $1 + $2}' "$out/kcat-time-$r.txt")
+    # The same as a member of a new consumer group, as gevinstd consumes: it
+    # pays the same group join, so its start to exit compares with gevinstd's.
+    wait_quiet
+    t0=$(now)
+    kcat -G "kcat-$r-$$" -b "$GEVINST_TEST_BROKERS" -X auto.offset.reset=earliest -e -q \
+        "$topic" >/dev/null
+    t1=$(now)
+    kcatg_s=$(awk -v a="$t0" -v b="$t1" 'BEGIN {printf "%.3f", b - a}')
 
     fresh_db
     write_config "bench-$r" debug
@@ -453,6 +473,7 @@ for ((r = 1; r <= runs; r++)); do
     wall=$(awk -v a="$t0" -v b="$t1" 'BEGIN {printf "%.3f", b - a}')
     read -r _ rss_kb user_s sys_s <"$out/time-$r.txt"
     read -r span after in_commit < <(commit_span "$out/gevinstd-$r.log")
+    from_assign=$(assigned_span "$out/gevinstd-$r.log")
     assigned=$(grep -m1 'pipeline: assigned' "$out/gevinstd-$r.log" | cut -c12-23)
     started=$(head -1 "$out/gevinstd-$r.log" | cut -c12-23)
     if [ "$status" != 0 ]; then
@@ -468,30 +489,37 @@ for ((r = 1; r <= runs; r++)); do
     rate_commit=$(awk -v m="$after" -v s="$span" -v e="$produced" -v n="$messages" \
         'BEGIN {printf "%.0f", (s > 0) ? m * e / n / s : 0}')
     rate_kcat=$(awk -v e="$produced" -v s="$kcat_s" 'BEGIN {printf "%.0f", e / s}')
+    rate_kcatg=$(awk -v e="$produced" -v s="$kcatg_s" 'BEGIN {printf "%.0f", e / s}')
+    rate_assign=$(awk -v e="$produced" -v s="$from_assign" 'BEGIN {printf "%.0f", (s > 0) ? e / s : 0}')
     batches=$(grep -c 'DEBUG pipeline: committed' "$out/gevinstd-$r.log")
     d_cpu=$(awk -v u="$user_s" -v s="$sys_s" 'BEGIN {printf "%.2f", u + s}')
     # CPU microseconds per event: what 2 cores can sustain does not depend on the load.
     us_ev() { awk -v c="$1" -v e="$produced" 'BEGIN {printf "%.1f", c * 1e6 / e}'; }
-    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$r" "$wall" "$rate_wall" \
-        "$span" "$rate_commit" "$kcat_s" "$rate_kcat" "$rss_kb" "$(us_ev "$d_cpu")" \
+    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$r" "$wall" \
+        "$rate_wall" "$span" "$rate_commit" "$kcat_s" "$rate_kcat" "$rss_kb" "$(us_ev "$d_cpu")" \
         "$(us_ev "$pg_cpu")" "$(us_ev "$mock_cpu")" "$(us_ev "$kcat_cpu")" "$load_before" \
-        "$(us_ev "$pg_all")" >>"$out/runs.tsv"
+        "$(us_ev "$pg_all")" "$rate_assign" "$rate_kcatg" >>"$out/runs.tsv"
     say "run $r: gevinstd ${wall} s wall = $rate_wall ev/s (log start $started, assigned" \
-        "$assigned); first->last commit ${span} s = $rate_commit ev/s ($batches batches, $(awk \
+        "$assigned); assigned->exit ${from_assign} s = $rate_assign ev/s;" \
+        "first->last commit ${span} s = $rate_commit ev/s ($batches batches, $(awk \
         -v c="$in_commit" -v s="$span" 'BEGIN {printf "%.0f", (s > 0) ? 100 * c / s : 0}') % of it" \
         "committing);" \
         "peak RSS $((rss_kb / 1024)) MB; CPU us/event: gevinstd $(us_ev "$d_cpu")," \
         "PostgreSQL backend $(us_ev "$pg_cpu") (whole server $(us_ev "$pg_all")), mock broker" \
         "$(us_ev "$mock_cpu") | kcat ${kcat_s} s" \
-        "= $rate_kcat ev/s, CPU $(us_ev "$kcat_cpu") us/event | load $load_before -> $load_after"
+        "= $rate_kcat ev/s, CPU $(us_ev "$kcat_cpu") us/event; kcat -G ${kcatg_s} s =" \
+        "$rate_kcatg ev/s | load $load_before -> $load_after"
 done
 
 col() { cut -f"$1" "$out/runs.tsv" | median; }
-m_wall=$(col 3) m_commit=$(col 5) m_kcat=$(col 7) m_rss=$(col 8)
-say "median: gevinstd $m_wall ev/s (process start to exit), $m_commit ev/s (first to last" \
-    "commit); kcat $m_kcat ev/s; ratio $(awk -v a="$m_wall" -v b="$m_kcat" 'BEGIN {printf "%.3f", a / b}')" \
-    "(wall) / $(awk -v a="$m_commit" -v b="$m_kcat" 'BEGIN {printf "%.3f", a / b}') (commits);" \
-    "peak RSS $(awk -v k="$m_rss" 'BEGIN {printf "%.0f", k / 1024}') MB"
+m_wall=$(col 3) m_commit=$(col 5) m_kcat=$(col 7) m_rss=$(col 8) m_assign=$(col 15) m_kcatg=$(col 16)
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.3f", a / b}'; }
+say "median: gevinstd $m_wall ev/s (process start to exit), $m_assign ev/s (assignment to" \
+    "exit), $m_commit ev/s (first to last commit); kcat $m_kcat ev/s, as a group member" \
+    "(kcat -G, start to exit) $m_kcatg ev/s; ratios: start to exit vs kcat -G" \
+    "$(ratio "$m_wall" "$m_kcatg"), assignment to exit vs kcat $(ratio "$m_assign" "$m_kcat")," \
+    "start to exit vs kcat $(ratio "$m_wall" "$m_kcat"); peak RSS" \
+    "$(awk -v k="$m_rss" 'BEGIN {printf "%.0f", k / 1024}') MB"
 say "median CPU us/event: gevinstd $(col 9), PostgreSQL backend $(col 10) (whole server" \
     "$(col 14)), mock broker" \
     "$(col 11) (during gevinstd); kcat $(col 12)"

@@ -336,16 +336,23 @@ void event_decoder_destroy(event_decoder_t *d)
 
 /* ---- structure scans --------------------------------------------------- */
 
-/* How many times c occurs in p[0..n), counting no further than limit + 1.
- * memchr is vectorised in glibc; a byte loop cost 5% of a decode. */
-static size_t count_upto(const unsigned char *p, size_t n, int c, size_t limit)
+/* How many bytes of p[0..n) open an array or object. '{' (0x7b) and '['
+ * (0x5b) differ only in bit 0x20, so with that bit set both are 0x7b; eight
+ * bytes at a time, no branch per byte (two memchr passes that stopped at
+ * every bracket cost 4 % of a decode). */
+static size_t count_opens(const unsigned char *p, size_t n)
 {
-    const unsigned char *end = p + n;
-    size_t k = 0;
-    while (k <= limit && p < end && (p = memchr(p, c, (size_t)(end - p))) != NULL) {
-        k++;
-        p++;
+    const uint64_t ones = 0x0101010101010101u, low7 = 0x7f7f7f7f7f7f7f7fu;
+    size_t k = 0, i = 0;
+    for (; i + 8 <= n; i += 8) {
+        uint64_t w;
+        memcpy(&w, p + i, 8);
+        uint64_t y = (w | 0x20 * ones) ^ (0x7b * ones); /* 0 where a bracket is */
+        uint64_t z = ~(((y & low7) + low7) | y | low7); /* 0x80 there, else 0 */
+        k += (size_t)(((z >> 7) * ones) >> 56);
     }
+    for (; i < n; i++)
+        k += (p[i] | 0x20) == 0x7b;
     return k;
 }
 
@@ -353,10 +360,7 @@ static size_t count_upto(const unsigned char *p, size_t n, int c, size_t limit)
  * Fast path: 64 brackets or fewer in all cannot nest 65 deep. */
 static bool depth_ok(const unsigned char *p, size_t n)
 {
-    size_t opens = count_upto(p, n, '{', EVENT_MAX_DEPTH);
-    if (opens <= EVENT_MAX_DEPTH)
-        opens += count_upto(p, n, '[', EVENT_MAX_DEPTH - opens);
-    if (opens <= EVENT_MAX_DEPTH)
+    if (count_opens(p, n) <= EVENT_MAX_DEPTH)
         return true;
 
     int depth = 0;
