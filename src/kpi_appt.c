@@ -478,9 +478,10 @@ static kpi_flush_result_t write_states(kpi_appt_t *ka, store_t *st, char *errstr
     kpi_flush_result_t r = KPI_FLUSH_OK;
     if (nupd) {
         /* Hash and merge joins off for this statement: with a batch's worth of
-         * keys the planner hashes all of appt_state (a scan of the whole
-         * table every batch, growing with the history) rather than probe its
-         * primary key once per key. Set back afterwards. */
+         * keys against a table not many times the batch (440,000 rows for
+         * 8,000 keys, measured) the planner hashes all of appt_state, a scan
+         * of the whole table every batch, rather than probe its primary key
+         * once per key. Set back afterwards. */
         store_joins_t joins;
         bool set = store_joins_off(st, &joins, errstr, errstr_size);
         PGresult *res =

@@ -258,9 +258,9 @@ static void test_large_mixed_batch(void **state)
 
 /* A batch of thousands of keys against a table ten times its size, with
  * planner statistics: the read of rows the cache lacks and the fenced update
- * probe the primary key per key. The planner's own choice for "= ANY" and
- * for the update's join was a scan (and a hash) of the whole table every
- * batch, a cost growing with the history. */
+ * probe the primary key per key. Left to itself, the planner read and hashed
+ * the whole table for them every batch at this ratio (only for a table many
+ * times bigger did it probe). */
 static void test_large_table_probed_by_key(void **state)
 {
     (void)state;
