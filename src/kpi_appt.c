@@ -482,8 +482,8 @@ static kpi_flush_result_t write_states(kpi_appt_t *ka, store_t *st, char *errstr
          * 8,000 keys, measured) the planner hashes all of appt_state, a scan
          * of the whole table every batch, rather than probe its primary key
          * once per key. Set back afterwards. */
-        store_joins_t joins;
-        bool set = store_joins_off(st, &joins, errstr, errstr_size);
+        store_plan_t plan;
+        bool set = store_plan_off(st, STORE_PLAN_NO_HASH, &plan, errstr, errstr_size);
         PGresult *res =
             set ? exec_arrays(st, UPDATE_STATES, upd, NCOL, 0, errstr, errstr_size) : NULL;
         if (!res) {
@@ -498,7 +498,7 @@ static kpi_flush_result_t write_states(kpi_appt_t *ka, store_t *st, char *errstr
             r = KPI_FLUSH_FENCED;
         }
         PQclear(res);
-        if (r == KPI_FLUSH_OK && !store_joins_restore(st, &joins, errstr, errstr_size))
+        if (r == KPI_FLUSH_OK && !store_plan_restore(st, &plan, errstr, errstr_size))
             r = KPI_FLUSH_FAILED;
     }
     if (r == KPI_FLUSH_OK && nins) {

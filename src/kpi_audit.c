@@ -433,8 +433,8 @@ static kpi_audit_result_t write_users(kpi_audit_t *ka, store_t *st, char *errstr
         for (int c = 0; c < 4; c++)
             p[c] = pgarray_str(&upd[c]);
         /* Joins off: a batch of users would otherwise hash all of audit_user. */
-        store_joins_t joins;
-        bool set = store_joins_off(st, &joins, errstr, errstr_size);
+        store_plan_t plan;
+        bool set = store_plan_off(st, STORE_PLAN_NO_HASH, &plan, errstr, errstr_size);
         PGresult *res =
             set ? PQexecParams(store_conn(st), UPDATE_USERS, 4, NULL, p, NULL, NULL, 0) : NULL;
         if (!set) {
@@ -447,7 +447,7 @@ static kpi_audit_result_t write_users(kpi_audit_t *ka, store_t *st, char *errstr
             r = KPI_AUDIT_FENCED;
         }
         PQclear(res);
-        if (r == KPI_AUDIT_OK && !store_joins_restore(st, &joins, errstr, errstr_size))
+        if (r == KPI_AUDIT_OK && !store_plan_restore(st, &plan, errstr, errstr_size))
             r = KPI_AUDIT_FAILED;
     }
     if (r == KPI_AUDIT_OK && nins) {

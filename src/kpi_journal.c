@@ -363,9 +363,8 @@ static bool load_state(kpi_journal_t *kj, store_t *st, char *errstr, size_t errs
     p[3] = win;
     PGresult *res = NULL;
     oom = oom || !p[0] || !p[1] || !p[2];
-    char prev[8] = "on";
-    bool set = !oom && store_set_local(st, "enable_bitmapscan", "off", prev, sizeof(prev), errstr,
-                                       errstr_size);
+    store_plan_t plan;
+    bool set = !oom && store_plan_off(st, "{enable_bitmapscan}", &plan, errstr, errstr_size);
     if (set)
         res = PQexecParams(store_conn(st), LOAD_SQL, 4, NULL, p, len, fmt, 1);
     pgbin_free(&keys);
@@ -378,7 +377,7 @@ static bool load_state(kpi_journal_t *kj, store_t *st, char *errstr, size_t errs
     if (!set || !exec_ok(st, res, PGRES_TUPLES_OK, errstr, errstr_size))
         return false;
     /* Back to the value the caller's transaction had. */
-    if (!store_set_local(st, "enable_bitmapscan", prev, NULL, 0, errstr, errstr_size)) {
+    if (!store_plan_restore(st, &plan, errstr, errstr_size)) {
         PQclear(res);
         return false;
     }

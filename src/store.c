@@ -126,59 +126,64 @@ bool store_error(store_t *st, PGresult *res, char *errstr, size_t errstr_size)
     return !store_connected(st);
 }
 
-bool store_set_local(store_t *st, const char *name, const char *value, char *prev, size_t prev_size,
-                     char *errstr, size_t errstr_size)
+bool store_plan_off(store_t *st, const char *names, store_plan_t *saved, char *errstr,
+                    size_t errstr_size)
 {
     if (!store_connected(st)) {
         snprintf(errstr, errstr_size, "not connected to PostgreSQL");
         return false;
     }
-    const char *p[2] = {name, value};
-    PGresult *res = PQexecParams(st->conn, "SELECT current_setting($1), set_config($1, $2, true)",
+    if (strlen(names) >= sizeof(saved->names)) {
+        snprintf(errstr, errstr_size, "planner settings %s: too many", names);
+        return false;
+    }
+    const char *p[1] = {names};
+    PGresult *res = PQexecParams(st->conn,
+                                 "SELECT current_setting(n), set_config(n, 'off', true) "
+                                 "FROM unnest($1::text[]) WITH ORDINALITY AS x(n, i) ORDER BY i",
+                                 1, NULL, p, NULL, NULL, 0);
+    bool ok = PQresultStatus(res) == PGRES_TUPLES_OK;
+    if (!ok) {
+        store_error(st, res, errstr, errstr_size);
+    } else {
+        /* The previous values as an array literal for the restore: on or off. */
+        size_t used = 0;
+        saved->prev[used++] = '{';
+        for (int r = 0; r < PQntuples(res) && ok; r++) {
+            const char *v = PQgetvalue(res, r, 0);
+            ok = strcmp(v, "on") == 0 || strcmp(v, "off") == 0;
+            if (ok)
+                used += (size_t)snprintf(saved->prev + used, sizeof(saved->prev) - used, "%s%s",
+                                         r ? "," : "", v);
+        }
+        if (!ok || used + 2 > sizeof(saved->prev)) {
+            snprintf(errstr, errstr_size, "planner settings %s: unexpected values", names);
+            ok = false;
+        } else {
+            memcpy(saved->prev + used, "}", 2);
+            snprintf(saved->names, sizeof(saved->names), "%s", names);
+        }
+    }
+    PQclear(res);
+    return ok;
+}
+
+bool store_plan_restore(store_t *st, const store_plan_t *saved, char *errstr, size_t errstr_size)
+{
+    if (!store_connected(st)) {
+        snprintf(errstr, errstr_size, "not connected to PostgreSQL");
+        return false;
+    }
+    const char *p[2] = {saved->names, saved->prev};
+    PGresult *res = PQexecParams(st->conn,
+                                 "SELECT set_config(n, v, true) "
+                                 "FROM unnest($1::text[], $2::text[]) AS x(n, v)",
                                  2, NULL, p, NULL, NULL, 0);
     bool ok = PQresultStatus(res) == PGRES_TUPLES_OK;
     if (!ok)
         store_error(st, res, errstr, errstr_size);
-    else if (prev)
-        snprintf(prev, prev_size, "%s", PQgetvalue(res, 0, 0));
     PQclear(res);
     return ok;
-}
-
-/* Sets both join settings to hash and merge; the old values to saved if not NULL. */
-static bool set_joins(store_t *st, const char *hash, const char *merge, store_joins_t *saved,
-                      char *errstr, size_t errstr_size)
-{
-    if (!store_connected(st)) {
-        snprintf(errstr, errstr_size, "not connected to PostgreSQL");
-        return false;
-    }
-    const char *p[2] = {hash, merge};
-    PGresult *res = PQexecParams(st->conn,
-                                 "SELECT current_setting('enable_hashjoin'), "
-                                 "current_setting('enable_mergejoin'), "
-                                 "set_config('enable_hashjoin', $1, true), "
-                                 "set_config('enable_mergejoin', $2, true)",
-                                 2, NULL, p, NULL, NULL, 0);
-    bool ok = PQresultStatus(res) == PGRES_TUPLES_OK;
-    if (!ok) {
-        store_error(st, res, errstr, errstr_size);
-    } else if (saved) {
-        snprintf(saved->hash, sizeof(saved->hash), "%s", PQgetvalue(res, 0, 0));
-        snprintf(saved->merge, sizeof(saved->merge), "%s", PQgetvalue(res, 0, 1));
-    }
-    PQclear(res);
-    return ok;
-}
-
-bool store_joins_off(store_t *st, store_joins_t *saved, char *errstr, size_t errstr_size)
-{
-    return set_joins(st, "off", "off", saved, errstr, errstr_size);
-}
-
-bool store_joins_restore(store_t *st, const store_joins_t *saved, char *errstr, size_t errstr_size)
-{
-    return set_joins(st, saved->hash, saved->merge, NULL, errstr, errstr_size);
 }
 
 bool store_exec(store_t *st, const char *sql, bool *retriable, char *errstr, size_t errstr_size)

@@ -47,23 +47,22 @@ bool store_txn_own(store_t *st, const char *who, bool *own, bool *retriable, cha
  * the connection's (retry) rather than the statement's. Clears nothing. */
 bool store_error(store_t *st, PGresult *res, char *errstr, size_t errstr_size);
 
-/* Sets the setting name to value for the rest of the caller's transaction
- * (set_config(name, value, true)); what it was goes to prev when prev is not
- * NULL, for setting it back after the one statement that needed it. Used to
- * hold the planner to index probes where batch-sized arrays make it pick a
- * scan of a whole state table. */
-bool store_set_local(store_t *st, const char *name, const char *value, char *prev, size_t prev_size,
-                     char *errstr, size_t errstr_size);
+/* Planner settings held off for one statement of the caller's transaction,
+ * where batch-sized arrays make the planner choose a scan of a whole state
+ * table over an index probe per key. store_plan_off sets the boolean settings
+ * in names (an array literal, "{enable_hashjoin,enable_mergejoin}") to off
+ * with set_config(..., true), one round trip, and keeps what they were;
+ * store_plan_restore sets them back. */
+typedef struct store_plan {
+    char names[128];
+    char prev[64];
+} store_plan_t;
 
-/* enable_hashjoin and enable_mergejoin as they were before store_joins_off. */
-typedef struct store_joins {
-    char hash[8], merge[8];
-} store_joins_t;
+/* Hash and merge joins: a join of a batch's keys with a state table. */
+#define STORE_PLAN_NO_HASH "{enable_hashjoin,enable_mergejoin}"
 
-/* Hash and merge joins off for the rest of the caller's transaction (one round
- * trip), for a batch-sized join that must probe an index per row rather than
- * hash a whole state table; store_joins_restore sets them back. */
-bool store_joins_off(store_t *st, store_joins_t *saved, char *errstr, size_t errstr_size);
-bool store_joins_restore(store_t *st, const store_joins_t *saved, char *errstr, size_t errstr_size);
+bool store_plan_off(store_t *st, const char *names, store_plan_t *saved, char *errstr,
+                    size_t errstr_size);
+bool store_plan_restore(store_t *st, const store_plan_t *saved, char *errstr, size_t errstr_size);
 
 #endif

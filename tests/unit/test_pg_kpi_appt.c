@@ -70,8 +70,13 @@ static void add(kpi_appt_t *ka, int n, int64_t t, event_status_t status, event_c
 static const char *SCANS_SQL = "SELECT seq_scan, idx_scan FROM pg_stat_xact_user_tables "
                                "WHERE relid = 'gevinst.appt_state'::regclass";
 
-/* Flushes and commits (or rolls back and discards) one batch. With
- * probe_only, fails if the flush read appt_state by anything but its index. */
+/* The planner settings a flush may change for one statement and must set back. */
+static const char *PLAN_SQL = "SELECT current_setting('enable_hashjoin'), "
+                              "current_setting('enable_mergejoin')";
+
+/* Flushes and commits (or rolls back and discards) one batch; fails if a
+ * successful flush left the planner settings changed. With probe_only, fails
+ * if the flush read appt_state by anything but its index. */
 static kpi_flush_result_t flush_checked(kpi_appt_t *ka, kpi_delta_t *kd, bool probe_only)
 {
     char errstr[512];
@@ -82,7 +87,11 @@ static kpi_flush_result_t flush_checked(kpi_appt_t *ka, kpi_delta_t *kd, bool pr
         assert_int_equal(sscanf(row, "%ld|%ld", &seq0, &idx0), 2);
         free(row);
     }
+    char *plan0 = test_pg_row(store_conn(st), PLAN_SQL);
     kpi_flush_result_t r = kpi_appt_flush(ka, st, kd, errstr, sizeof(errstr));
+    if (r == KPI_FLUSH_OK)
+        test_pg_expect_row(store_conn(st), PLAN_SQL, plan0);
+    free(plan0);
     if (r == KPI_FLUSH_OK && probe_only) {
         char *row = test_pg_row(store_conn(st), SCANS_SQL);
         assert_int_equal(sscanf(row, "%ld|%ld", &seq1, &idx1), 2);
@@ -281,7 +290,8 @@ static void test_large_table_probed_by_key(void **state)
     assert_string_equal(cell(kd, KPI_SELF_BOOKING_SHARE), "0/1000");
     assert_string_equal(cell(kd, KPI_NO_SHOW_RATE), "0/5000");
 
-    /* Cached now: the update alone. */
+    /* Cached now: the update alone; the session's own setting survives it. */
+    test_pg_exec(store_conn(st), "SET enable_mergejoin = off");
     kpi_delta_clear(kd);
     for (unsigned n = 1; n <= 5000; n++)
         add_key(a, n * 7, 8, 3000, EVENT_STATUS_NOSHOW, EVENT_CHANNEL_PORTAL, 100000 + n, 0);
@@ -292,6 +302,8 @@ static void test_large_table_probed_by_key(void **state)
                        "SELECT count(*), count(*) FILTER (WHERE t = 3000 AND status = 4), "
                        "count(*) FILTER (WHERE t = 2000) FROM gevinst.appt_state",
                        "51000|5000|1000");
+    test_pg_expect_row(store_conn(st), PLAN_SQL, "on|off");
+    test_pg_exec(store_conn(st), "RESET enable_mergejoin");
     kpi_delta_destroy(kd);
     kpi_appt_destroy(a);
 }
