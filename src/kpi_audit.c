@@ -330,7 +330,6 @@ static bool place(kpi_audit_t *ka, kpi_delta_t *kd, auser_t *u, const aev_t *e)
     ev_push(u, *e, at);
     if (e->t > u->max_t)
         u->max_t = e->t;
-
     /* Nothing before (latest - lateness) can arrive, so an event older than
      * that minus the idle timeout can never again be the start of a gap. */
     int64_t keep = u->max_t - ka->conf.lateness_us - ka->conf.idle_us;

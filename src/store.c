@@ -134,7 +134,7 @@ bool store_plan_off(store_t *st, const char *names, store_plan_t *saved, char *e
         return false;
     }
     if (strlen(names) >= sizeof(saved->names)) {
-        snprintf(errstr, errstr_size, "planner settings %s: too many", names);
+        snprintf(errstr, errstr_size, "planner settings %s: list too long", names);
         return false;
     }
     const char *p[1] = {names};
@@ -151,14 +151,19 @@ bool store_plan_off(store_t *st, const char *names, store_plan_t *saved, char *e
         saved->prev[used++] = '{';
         for (int r = 0; r < PQntuples(res) && ok; r++) {
             const char *v = PQgetvalue(res, r, 0);
-            ok = strcmp(v, "on") == 0 || strcmp(v, "off") == 0;
-            if (ok)
-                used += (size_t)snprintf(saved->prev + used, sizeof(saved->prev) - used, "%s%s",
-                                         r ? "," : "", v);
+            size_t len = strlen(v);
+            /* Room for the comma, the value, the brace and the NUL. */
+            ok = (strcmp(v, "on") == 0 || strcmp(v, "off") == 0) &&
+                 used + 1 + len + 2 <= sizeof(saved->prev);
+            if (ok) {
+                if (r)
+                    saved->prev[used++] = ',';
+                memcpy(saved->prev + used, v, len);
+                used += len;
+            }
         }
-        if (!ok || used + 2 > sizeof(saved->prev)) {
+        if (!ok) {
             snprintf(errstr, errstr_size, "planner settings %s: unexpected values", names);
-            ok = false;
         } else {
             memcpy(saved->prev + used, "}", 2);
             snprintf(saved->names, sizeof(saved->names), "%s", names);
