@@ -52,7 +52,8 @@ bool store_error(store_t *st, PGresult *res, char *errstr, size_t errstr_size);
  * table over an index probe per key. store_plan_off sets the boolean settings
  * in names (an array literal, "{enable_hashjoin,enable_mergejoin}") to off
  * with set_config(..., true), one round trip, and keeps what they were;
- * store_plan_restore sets them back. */
+ * store_plan_restore sets them back. Only inside a transaction block: outside
+ * one, set_config(..., true) lasts for its own statement alone. */
 typedef struct store_plan {
     char names[128];
     char prev[64];
