@@ -79,7 +79,12 @@ kpi_appt_t *kpi_appt_new(const timeutil_tz_t *tz, strpool_t *pool, size_t cache_
     ka->tz = tz;
     ka->pool = pool;
     ka->cache_max = cache_max < 1024 ? 1024 : cache_max;
+    /* Sized once for the bound (at most half full): growing by doubling
+     * would rehash and touch every size on the way, and flushes clear the
+     * cache before they would pass the bound (load_missing). */
     ka->cap = 4096;
+    while (ka->cap < 2 * ka->cache_max)
+        ka->cap *= 2;
     ka->tab = calloc(ka->cap, sizeof(entry_t));
     if (!ka->tab) {
         free(ka);
@@ -359,6 +364,11 @@ static bool load_missing(kpi_appt_t *ka, store_t *st, kpi_delta_t *kd, char *err
         snprintf(errstr, errstr_size, "out of memory loading appointment states");
         return false;
     }
+    /* Bounded memory: every entry is clean between flushes, so the cache can
+     * be emptied before this batch's keys would take it past its bound; the
+     * table then never grows unless one batch alone has more keys. */
+    if (ka->count + ka->nstaged > ka->cache_max && ka->ndirty == 0)
+        cache_clear(ka);
     size_t nfirst = 0, cap = ka->cap;
     ka->gen++;
     for (size_t i = 0; i < ka->nstaged; i++) {

@@ -3,7 +3,7 @@
  * appointment counts only its winner; entered-in-error counts nothing; a cold
  * cache meets rows already there (older or newer than the batch) and merges
  * them; another instance's change to a cached row fences the flush; a big
- * table is probed by key, never scanned whole. */
+ * table is probed by key, never scanned whole; the cache keeps its bound. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -308,6 +308,56 @@ static void test_large_table_probed_by_key(void **state)
     kpi_appt_destroy(a);
 }
 
+/* Flushes and commits one batch; fails unless the cache held at most max
+ * entries while the batch was written (not only once committed). */
+static void flush_within(kpi_appt_t *ka, kpi_delta_t *kd, size_t max)
+{
+    char errstr[512];
+    test_pg_exec(store_conn(st), "BEGIN");
+    kpi_flush_result_t r = kpi_appt_flush(ka, st, kd, errstr, sizeof(errstr));
+    if (r != KPI_FLUSH_OK)
+        fail_msg("flush: %s", errstr);
+    assert_true(kpi_appt_cache_size(ka) <= max);
+    test_pg_exec(store_conn(st), "COMMIT");
+    kpi_appt_committed(ka);
+}
+
+/* A stream of more appointments than the cache may hold: the cache is emptied
+ * before a batch would take it past its bound, and the evicted keys' next
+ * snapshots are read back from appt_state and take back the old ones. */
+static void test_cache_bound(void **state)
+{
+    (void)state;
+    enum { MAX = 1024, BATCH = 400, KEYS = 2400 };
+    kpi_appt_t *a = kpi_appt_new(tz, pool, MAX);
+    kpi_delta_t *kd = kpi_delta_new();
+    for (unsigned first = 1; first <= KEYS; first += BATCH) {
+        kpi_delta_clear(kd);
+        for (unsigned n = first; n < first + BATCH; n++)
+            add_key(a, n, 8, 1000, EVENT_STATUS_BOOKED, EVENT_CHANNEL_STAFF, n, 0);
+        flush_within(a, kd, MAX);
+        assert_string_equal(cell(kd, KPI_SELF_BOOKING_SHARE), "0/400");
+    }
+    uint64_t misses = kpi_appt_cache_misses(a);
+    for (unsigned first = 1; first <= KEYS; first += BATCH) {
+        kpi_delta_clear(kd);
+        for (unsigned n = first; n < first + BATCH; n++)
+            add_key(a, n, 8, 2000, EVENT_STATUS_FULFILLED, EVENT_CHANNEL_PORTAL, KEYS + n, 0);
+        flush_within(a, kd, MAX);
+        /* Each staff booking taken back, each portal attendance added. */
+        assert_string_equal(cell(kd, KPI_SELF_BOOKING_SHARE), "400/0");
+        assert_string_equal(cell(kd, KPI_NO_SHOW_RATE), "0/400");
+    }
+    /* Most of the first keys were evicted and had to be read back. */
+    assert_true(kpi_appt_cache_misses(a) - misses >= KEYS - MAX);
+    test_pg_expect_row(store_conn(st),
+                       "SELECT count(*), count(*) FILTER (WHERE t = 2000 AND status = 3 AND "
+                       "channel = 0) FROM gevinst.appt_state",
+                       "2400|2400");
+    kpi_delta_destroy(kd);
+    kpi_appt_destroy(a);
+}
+
 static int setup(void **state)
 {
     (void)state;
@@ -339,6 +389,7 @@ int main(void)
         cmocka_unit_test_setup(test_cold_cache_existing_rows, reset),
         cmocka_unit_test_setup(test_large_mixed_batch, reset),
         cmocka_unit_test_setup(test_large_table_probed_by_key, reset),
+        cmocka_unit_test_setup(test_cache_bound, reset),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
