@@ -9,6 +9,9 @@
 
 #include <getopt.h>
 #include <limits.h>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -83,6 +86,21 @@ static int check_goals(const config_t *cfg, goals_t **out)
     return n;
 }
 
+/* Keeps freed memory in the process instead of handing it back to the kernel
+ * and faulting it in again: librdkafka's decompression buffers and a batch's
+ * arrays are freed and allocated all the time, and in a virtual machine a
+ * page fault can cost 10 us or more (13 us measured on the benchmark's VM,
+ * bench/README.md). One arena, because glibc frees the heaps of the others
+ * whatever the trim threshold. Memory stays bounded: the buffers are. */
+static void malloc_keep(void)
+{
+#ifdef __GLIBC__
+    mallopt(M_ARENA_MAX, 1);
+    mallopt(M_MMAP_THRESHOLD, 32 << 20);
+    mallopt(M_TRIM_THRESHOLD, 512 << 20);
+#endif
+}
+
 int main(int argc, char **argv)
 {
     enum { OPT_CHECK = 256, OPT_EOF, OPT_REFERENCE };
@@ -99,6 +117,7 @@ int main(int argc, char **argv)
     bool check = false, exit_on_eof = false;
     int c;
 
+    malloc_keep();
     opterr = 0;
     while ((c = getopt_long(argc, argv, "c:Vh", opts, NULL)) != -1) {
         switch (c) {
