@@ -21,6 +21,10 @@
 #                         daemon runs (no --exit-on-eof), poll its RSS, stop it with SIGTERM
 #                         once every event is counted. Memory must stay flat.
 #   --rate R              events/s of the generator with --stream (default 40000)
+#   --pg-conf 'KEY = V'   a line for the throwaway server's postgresql.conf (repeatable), e.g.
+#                         'huge_pages = on' (then reserve them first: sysctl vm.nr_hugepages)
+#   --pg-env NAME=VALUE   an environment variable for the throwaway server (repeatable), e.g.
+#                         GLIBC_TUNABLES=glibc.malloc.trim_threshold=1073741824
 #   --pg-stats            load pg_stat_statements and print the top statements of the last run
 #   --perf                perf record -a -g around the last gevinstd run (perf.data in --out)
 #   --quiet L             before each timed run wait (at most 10 min) until the 1-minute load
@@ -35,7 +39,7 @@ set -uo pipefail
 
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 kind=appointments events=1000000 runs=3 durable=0 partitions=16 compression=zstd
-sets=() stream=0 rate=40000 pg_stats=0 perf=0 quiet=1.5 out= build=
+sets=() pg_conf=() pg_env=() stream=0 rate=40000 pg_stats=0 perf=0 quiet=1.5 out= build=
 
 usage() {
     sed -n '2,/^set -uo/p' "${BASH_SOURCE[0]}" | sed -e '/^set -uo/d' -e 's/^# \{0,1\}//' >&2
@@ -54,6 +58,8 @@ while [ $# -gt 0 ]; do
     --set) sets+=("${2:?}"); shift 2 ;;
     --stream) stream=1; shift ;;
     --rate) rate=${2:?}; shift 2 ;;
+    --pg-conf) pg_conf+=("${2:?}"); shift 2 ;;
+    --pg-env) pg_env+=("${2:?}"); shift 2 ;;
     --pg-stats) pg_stats=1; shift ;;
     --perf) perf=1; shift ;;
     --quiet) quiet=${2:?}; shift 2 ;;
@@ -153,11 +159,13 @@ watch_backend() { # file
     exec {fd}<> <(:) # read -t on it: a sleep without a fork
     while read -r line 2>/dev/null <"/proc/$pid/stat"; do
         read -r -a f <<<"${line##*) }"
-        echo "$((f[11] + f[12]))" >"$1.ticks"
+        echo "$((f[11] + f[12])) ${f[11]} ${f[12]} ${f[7]}" >"$1.ticks"
         read -r -t 0.5 -u "$fd" _
     done
     exec {fd}>&-
-    [ -s "$1.ticks" ] && awk -v t="$(cat "$1.ticks")" -v hz="$hz" 'BEGIN {printf "%.2f\n", t / hz}' >"$1"
+    # CPU seconds; then user and system seconds and minor page faults on a second line.
+    [ -s "$1.ticks" ] && awk -v hz="$hz" '{printf "%.2f\n%.2f %.2f %d\n", $1 / hz, $2 / hz, $3 / hz, $4}' \
+        "$1.ticks" >"$1"
 }
 
 # ---- servers --------------------------------------------------------------------------------
@@ -178,8 +186,9 @@ pg_start || exit 1
         echo "synchronous_commit = on"
         echo "full_page_writes = on"
     fi
+    for c in "${pg_conf[@]}"; do echo "$c"; done
 } | runuser -u postgres -- tee -a "$GEVINST_TEST_PGDATA/postgresql.conf" >/dev/null
-"$GEVINST_TEST_PGCTL" restart || { cat "$GEVINST_TEST_PGLOG" >&2; exit 1; }
+env "${pg_env[@]}" "$GEVINST_TEST_PGCTL" restart || { cat "$GEVINST_TEST_PGLOG" >&2; exit 1; }
 
 kafka_start --brokers 1 --topic "$topic:$partitions" || exit 1
 
@@ -335,7 +344,7 @@ state_sizes() {
 # ---- produce -------------------------------------------------------------------------------
 
 say "e2e: kind=$kind events~$events runs=$runs durable=$durable partitions=$partitions" \
-    "compression=$compression settings=${sets[*]:-defaults}" \
+    "compression=$compression settings=${sets[*]:-defaults} pg_conf=[${pg_conf[*]:-}] pg_env=[${pg_env[*]:-}]" \
     "stream=$stream out=$out"
 say "e2e: $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GB", $2 / 1048576}' /proc/meminfo)," \
     "$(uname -r), gevinstd $("$gevinstd" --version 2>&1 | head -1) built $(date -u -r "$gevinstd" \
@@ -455,7 +464,7 @@ for ((r = 1; r <= runs; r++)); do
     watch_backend "$out/pgcpu-$r.txt" &
     wpid=$!
     t0=$(now)
-    /usr/bin/time -f '%e %M %U %S' -o "$out/time-$r.txt" \
+    /usr/bin/time -f '%e %M %U %S %R' -o "$out/time-$r.txt" \
         "$gevinstd" --config "$out/gevinstd.conf" --exit-on-eof 2>"$out/gevinstd-$r.log"
     status=$?
     t1=$(now)
@@ -464,14 +473,15 @@ for ((r = 1; r <= runs; r++)); do
     pg_cpu_snapshot >"$out/pgcpu1-$r.txt"
     pg_all=$(pg_cpu_between "$out/pgcpu0-$r.txt" "$out/pgcpu1-$r.txt")
     mock_cpu=$(awk -v a="$mock_cpu0" -v b="$(cpu_s "$GEVINST_TEST_KAFKA_PID")" 'BEGIN {printf "%.2f", b - a}')
-    pg_cpu=$(cat "$out/pgcpu-$r.txt")
+    pg_cpu=$(head -1 "$out/pgcpu-$r.txt")
+    read -r pg_user pg_sys pg_minflt < <(sed -n 2p "$out/pgcpu-$r.txt")
     load_after=$(load1)
     if [ "$perf" = 1 ] && [ "$r" = "$runs" ]; then
         kill -INT "$ppid"
         wait "$ppid"
     fi
     wall=$(awk -v a="$t0" -v b="$t1" 'BEGIN {printf "%.3f", b - a}')
-    read -r _ rss_kb user_s sys_s <"$out/time-$r.txt"
+    read -r _ rss_kb user_s sys_s minflt <"$out/time-$r.txt"
     read -r span after in_commit < <(commit_span "$out/gevinstd-$r.log")
     from_assign=$(assigned_span "$out/gevinstd-$r.log")
     assigned=$(grep -m1 'pipeline: assigned' "$out/gevinstd-$r.log" | cut -c12-23)
@@ -509,6 +519,11 @@ for ((r = 1; r <= runs; r++)); do
         "$(us_ev "$mock_cpu") | kcat ${kcat_s} s" \
         "= $rate_kcat ev/s, CPU $(us_ev "$kcat_cpu") us/event; kcat -G ${kcatg_s} s =" \
         "$rate_kcatg ev/s | load $load_before -> $load_after"
+    # Page faults cost far more in some VMs than on bare metal: worth seeing beside the CPU.
+    say "run $r: user + system s: gevinstd $user_s + $sys_s, PostgreSQL backend" \
+        "${pg_user:-?} + ${pg_sys:-?}; minor page faults per 1000 events: gevinstd" \
+        "$(awk -v f="${minflt:-0}" -v e="$produced" 'BEGIN {printf "%.1f", f * 1000 / e}'), backend" \
+        "$(awk -v f="${pg_minflt:-0}" -v e="$produced" 'BEGIN {printf "%.1f", f * 1000 / e}')"
 done
 
 col() { cut -f"$1" "$out/runs.tsv" | median; }
