@@ -18,8 +18,12 @@ typedef struct snap {
     uint8_t channel, status;
 } snap_t;
 
+/* Keys are the first 16 bytes of the binary pseudonym, as appt_state's uuid
+ * column holds them (sql/011_appt_uuid_key.sql: 128 bits keep them apart). */
+enum { KEY_BYTES = 16 };
+
 typedef struct entry {
-    uint8_t key[32]; /* binary pseudonym */
+    uint8_t key[KEY_BYTES];
     bool used;
     bool present;    /* has a winning snapshot */
     bool pg_present; /* a row exists in appt_state, at version (pt, po, pi) */
@@ -33,7 +37,7 @@ typedef struct entry {
 } entry_t;
 
 typedef struct staged {
-    uint8_t key[32];
+    uint8_t key[KEY_BYTES];
     snap_t s;
 } staged_t;
 
@@ -105,13 +109,13 @@ void kpi_appt_destroy(kpi_appt_t *ka)
     free(ka);
 }
 
-static size_t slot(const kpi_appt_t *ka, const uint8_t key[32])
+static size_t slot(const kpi_appt_t *ka, const uint8_t key[KEY_BYTES])
 {
     /* Keys are HMAC outputs: their bytes are already uniformly spread. */
     uint64_t h;
     memcpy(&h, key, sizeof(h));
     size_t j = h & (ka->cap - 1);
-    while (ka->tab[j].used && memcmp(ka->tab[j].key, key, 32) != 0)
+    while (ka->tab[j].used && memcmp(ka->tab[j].key, key, KEY_BYTES) != 0)
         j = (j + 1) & (ka->cap - 1);
     return j;
 }
@@ -132,7 +136,7 @@ static void table_grow(kpi_appt_t *ka)
     free(old);
 }
 
-static entry_t *lookup(kpi_appt_t *ka, const uint8_t key[32], bool create)
+static entry_t *lookup(kpi_appt_t *ka, const uint8_t key[KEY_BYTES], bool create)
 {
     if (create && (ka->count + 1) * 2 > ka->cap)
         table_grow(ka);
@@ -141,7 +145,7 @@ static entry_t *lookup(kpi_appt_t *ka, const uint8_t key[32], bool create)
         if (!create)
             return NULL;
         memset(e, 0, sizeof(*e));
-        memcpy(e->key, key, 32);
+        memcpy(e->key, key, KEY_BYTES);
         e->used = true;
         ka->count++;
     }
@@ -181,7 +185,9 @@ bool kpi_appt_add(kpi_appt_t *ka, const event_t *ev, int64_t offset, int index)
         return false;
     staged_t *st = &ka->in[ka->nin++];
     const event_appointment_t *a = &ev->appointment;
-    hexkey_decode(st->key, a->appointment);
+    uint8_t full[HEXKEY_BYTES];
+    hexkey_decode(full, a->appointment);
+    memcpy(st->key, full, KEY_BYTES);
     st->s.t = ev->time_us;
     st->s.o = offset;
     st->s.i = index;
@@ -226,7 +232,7 @@ static void contribute(kpi_delta_t *kd, const snap_t *s, int64_t sign)
 #define INSERT_STATES                                                                              \
     "INSERT INTO gevinst.appt_state (appt, t, o, i, unit_id, start_day, booked_day, channel, "     \
     "status) SELECT k, t, o, i, unit, sd, bd, ch, st "                                             \
-    "FROM unnest($1::bytea[], $2::bigint[], $3::bigint[], $4::int[], $5::text[], $6::int[], "      \
+    "FROM unnest($1::uuid[], $2::bigint[], $3::bigint[], $4::int[], $5::text[], $6::int[], "       \
     "$7::int[], $8::smallint[], $9::smallint[]) AS x(k, t, o, i, unit, sd, bd, ch, st) "           \
     "ORDER BY 1 ON CONFLICT DO NOTHING"
 
@@ -236,7 +242,7 @@ static void contribute(kpi_delta_t *kd, const snap_t *s, int64_t sign)
     "UPDATE gevinst.appt_state s SET t = u.t, o = u.o, i = u.i, unit_id = u.unit, "                \
     "start_day = u.sd, booked_day = u.bd, channel = u.ch, status = u.st "                          \
     "FROM (SELECT k, t, o, i, unit, sd, bd, ch, st, pt, po, pi "                                   \
-    "      FROM unnest($1::bytea[], $2::bigint[], $3::bigint[], $4::int[], $5::text[], "           \
+    "      FROM unnest($1::uuid[], $2::bigint[], $3::bigint[], $4::int[], $5::text[], "            \
     "      $6::int[], $7::int[], $8::smallint[], $9::smallint[], $10::bigint[], "                  \
     "      $11::bigint[], $12::int[]) AS x(k, t, o, i, unit, sd, bd, ch, st, pt, po, pi) "         \
     "      ORDER BY 1) u "                                                                         \
@@ -280,7 +286,7 @@ static bool rows_ok(store_t *st, PGresult *res, char *errstr, size_t errstr_size
 /* The cached entry of the binary key in column 0 of row r; NULL if none. */
 static entry_t *row_entry(kpi_appt_t *ka, const PGresult *res, int r)
 {
-    if (PQgetlength(res, r, 0) != 32)
+    if (PQgetlength(res, r, 0) != KEY_BYTES)
         return NULL;
     return lookup(ka, (const uint8_t *)PQgetvalue(res, r, 0), false);
 }
@@ -291,11 +297,11 @@ static bool select_existing(kpi_appt_t *ka, store_t *st, const size_t *first, si
                             char *errstr, size_t errstr_size)
 {
     pgbin_t keys;
-    pgbin_init(&keys, PGBIN_BYTEA);
+    pgbin_init(&keys, PGBIN_UUID);
     for (size_t j = 0; j < nfirst; j++) {
         const entry_t *e = ka->ent[first[j]];
         if (!e->inserted)
-            pgbin_add_bytes(&keys, e->key, 32);
+            pgbin_add_bytes(&keys, e->key, KEY_BYTES);
     }
     bool ok = true;
     if (keys.count) {
@@ -305,7 +311,7 @@ static bool select_existing(kpi_appt_t *ka, store_t *st, const size_t *first, si
         PGresult *res = exec_arrays(st,
                                     "SELECT s.appt, s.t, s.o, s.i, s.unit_id, s.start_day, "
                                     "s.booked_day, s.channel, s.status "
-                                    "FROM unnest($1::bytea[]) AS k(appt) CROSS JOIN LATERAL "
+                                    "FROM unnest($1::uuid[]) AS k(appt) CROSS JOIN LATERAL "
                                     "(SELECT * FROM gevinst.appt_state s WHERE s.appt = k.appt "
                                     "OFFSET 0) s",
                                     &keys, 1, 1, errstr, errstr_size);
@@ -395,16 +401,15 @@ static bool load_missing(kpi_appt_t *ka, store_t *st, kpi_delta_t *kd, char *err
             ka->ent[i] = lookup(ka, ka->staged[i].key, false);
 
     enum { NCOL = 9 }; /* key, t, o, i, unit, start, booked, channel, status */
-    static const uint32_t types[NCOL] = {PGBIN_BYTEA, PGBIN_INT8, PGBIN_INT8,
-                                         PGBIN_INT4,  PGBIN_TEXT, PGBIN_INT4,
-                                         PGBIN_INT4,  PGBIN_INT2, PGBIN_INT2};
+    static const uint32_t types[NCOL] = {PGBIN_UUID, PGBIN_INT8, PGBIN_INT8, PGBIN_INT4, PGBIN_TEXT,
+                                         PGBIN_INT4, PGBIN_INT4, PGBIN_INT2, PGBIN_INT2};
     pgbin_t arr[NCOL];
     for (int c = 0; c < NCOL; c++)
         pgbin_init(&arr[c], types[c]);
     for (size_t j = 0; j < nfirst; j++) {
         const entry_t *e = ka->ent[first[j]];
         const snap_t *s = &ka->staged[e->winner].s;
-        pgbin_add_bytes(&arr[0], e->key, 32);
+        pgbin_add_bytes(&arr[0], e->key, KEY_BYTES);
         pgbin_add_int8(&arr[1], s->t);
         pgbin_add_int8(&arr[2], s->o);
         pgbin_add_int4(&arr[3], s->i);
@@ -454,8 +459,8 @@ static kpi_flush_result_t write_states(kpi_appt_t *ka, store_t *st, char *errstr
 {
     enum { NCOL = 12 }; /* key, t, o, i, unit, start, booked, channel, status, old t, o, i */
     static const uint32_t types[NCOL] = {
-        PGBIN_BYTEA, PGBIN_INT8, PGBIN_INT8, PGBIN_INT4, PGBIN_TEXT, PGBIN_INT4,
-        PGBIN_INT4,  PGBIN_INT2, PGBIN_INT2, PGBIN_INT8, PGBIN_INT8, PGBIN_INT4,
+        PGBIN_UUID, PGBIN_INT8, PGBIN_INT8, PGBIN_INT4, PGBIN_TEXT, PGBIN_INT4,
+        PGBIN_INT4, PGBIN_INT2, PGBIN_INT2, PGBIN_INT8, PGBIN_INT8, PGBIN_INT4,
     };
     pgbin_t upd[NCOL], ins[NCOL];
     size_t nupd = 0, nins = 0;
@@ -466,7 +471,7 @@ static kpi_flush_result_t write_states(kpi_appt_t *ka, store_t *st, char *errstr
     for (size_t d = 0; d < ka->ndirty; d++) {
         entry_t *e = ka->dirty[d];
         pgbin_t *arr = e->pg_present ? upd : ins;
-        pgbin_add_bytes(&arr[0], e->key, 32);
+        pgbin_add_bytes(&arr[0], e->key, KEY_BYTES);
         pgbin_add_int8(&arr[1], e->cur.t);
         pgbin_add_int8(&arr[2], e->cur.o);
         pgbin_add_int4(&arr[3], e->cur.i);

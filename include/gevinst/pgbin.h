@@ -10,7 +10,8 @@
  * them with array_recv (no array_in parsing, no decode() of hex keys).
  *
  * The element type must be the one the statement expects ($1::bytea[] wants
- * PGBIN_BYTEA): array_recv rejects any other. Binary results of the scalar
+ * PGBIN_BYTEA): array_recv rejects any other. A fixed-size type's elements
+ * must have its size (uuid: 16 bytes). Binary results of the scalar
  * types are read back with pgbin_get_int8/4/2. */
 
 /* Element type OIDs (pg_type.h; stable across PostgreSQL versions). */
@@ -19,6 +20,7 @@
 #define PGBIN_INT2 21u
 #define PGBIN_INT4 23u
 #define PGBIN_TEXT 25u
+#define PGBIN_UUID 2950u /* elements: 16 bytes each (pgbin_add_bytes) */
 
 typedef struct pgbin {
     char *buf; /* header space, then the elements */

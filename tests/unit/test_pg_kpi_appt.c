@@ -34,7 +34,7 @@ static void expect_state(int n, const char *expected)
     char sql[256];
     snprintf(sql, sizeof(sql),
              "SELECT t, o, i, status, channel FROM gevinst.appt_state "
-             "WHERE appt = decode(repeat(lpad(to_hex(%d), 2, '0'), 32), 'hex')",
+             "WHERE appt = repeat(lpad(to_hex(%d), 2, '0'), 16)::uuid",
              n);
     test_pg_expect_row(store_conn(st), sql, expected);
 }
@@ -274,8 +274,8 @@ static void test_large_table_probed_by_key(void **state)
 {
     (void)state;
     test_pg_exec(store_conn(st),
-                 "INSERT INTO gevinst.appt_state SELECT decode(repeat(lpad(to_hex(g), 8, '0'), "
-                 "8), 'hex'), 1000, g, 0, 'u1', 20000, 20000, 0, 0 "
+                 "INSERT INTO gevinst.appt_state SELECT repeat(lpad(to_hex(g), 8, '0'), 4)::uuid, "
+                 "1000, g, 0, 'u1', 20000, 20000, 0, 0 "
                  "FROM generate_series(1, 50000) g");
     test_pg_exec(store_conn(st), "ANALYZE gevinst.appt_state");
 

@@ -518,6 +518,51 @@ static void test_dead_connection_retriable(void **state)
     PQfinish(killer);
 }
 
+/* An upgrade keeps the data: appt_state rows written under 010 (32-byte bytea
+ * keys) come out of 011 keyed by their first 16 bytes as a uuid, every other
+ * column and the table's fillfactor as they were. */
+static void test_upgrade_keeps_appointment_state(void **state)
+{
+    (void)state;
+    PGconn *conn = test_pg_connect_to(db_conninfo);
+    size_t before = 0;
+    while (before < migrations_count && migrations[before].version < 11)
+        before++;
+    assert_true(before < migrations_count); /* 011 is compiled in */
+    char errstr[512] = "";
+    int applied = -1;
+    if (!migrate_run_list(conn, migrations, before, &applied, NULL, errstr, sizeof(errstr)))
+        fail_msg("migrations up to 010: %s", errstr);
+    PGresult *res = PQexec(conn, "INSERT INTO gevinst.appt_state SELECT "
+                                 "decode(repeat(lpad(to_hex(g), 8, '0'), 8), 'hex'), 1000 + g, g, "
+                                 "g % 3, 'u' || g, 20000 + g, 19990 + g, g % 4, g % 6 "
+                                 "FROM generate_series(1, 500) g");
+    if (PQresultStatus(res) != PGRES_COMMAND_OK)
+        fail_msg("insert: %s", PQerrorMessage(conn));
+    PQclear(res);
+    if (!migrate_run(conn, &applied, NULL, errstr, sizeof(errstr)))
+        fail_msg("upgrade: %s", errstr);
+    assert_int_equal(applied, (int)(migrations_count - before));
+    char *v = query_value(conn, "SELECT format_type(atttypid, atttypmod) FROM pg_attribute "
+                                "WHERE attrelid = 'gevinst.appt_state'::regclass "
+                                "AND attname = 'appt'");
+    assert_string_equal(v, "uuid");
+    free(v);
+    assert_int_equal(query_long(conn, "SELECT count(*) FROM gevinst.appt_state s, "
+                                      "generate_series(1, 500) g WHERE "
+                                      "s.appt = repeat(lpad(to_hex(g), 8, '0'), 4)::uuid AND "
+                                      "s.t = 1000 + g AND s.o = g AND s.i = g % 3 AND "
+                                      "s.unit_id = 'u' || g AND s.start_day = 20000 + g AND "
+                                      "s.booked_day = 19990 + g AND s.channel = g % 4 AND "
+                                      "s.status = g % 6"),
+                     500);
+    v = query_value(conn, "SELECT array_to_string(reloptions, ',') FROM pg_class "
+                          "WHERE oid = 'gevinst.appt_state'::regclass");
+    assert_string_equal(v, "fillfactor=85");
+    free(v);
+    PQfinish(conn);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -531,6 +576,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_waits_for_lock, setup_db, teardown_db),
         cmocka_unit_test_setup_teardown(test_killed_mid_run_retriable, setup_db, teardown_db),
         cmocka_unit_test_setup_teardown(test_dead_connection_retriable, setup_db, teardown_db),
+        cmocka_unit_test_setup_teardown(test_upgrade_keeps_appointment_state, setup_db,
+                                        teardown_db),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }

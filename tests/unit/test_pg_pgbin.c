@@ -1,5 +1,5 @@
 /* pgbin binary arrays through a real PostgreSQL (scripts/with-pg): what goes in
- * as a binary $1::bytea[] / int8[] / int4[] / int2[] / text[] comes out of
+ * as a binary $1::bytea[] / uuid[] / int8[] / int4[] / int2[] / text[] comes out of
  * unnest() unchanged, read back both as text and in binary. */
 #include "gevinst/pgbin.h"
 
@@ -106,6 +106,35 @@ static void test_bytea_keys(void **state)
     assert_memory_equal(PQgetvalue(res, 0, 0), key, 32);
     assert_int_equal(PQgetlength(res, 1, 0), 0);
     assert_false(PQgetisnull(res, 1, 0));
+    PQclear(res);
+    pgbin_free(&a);
+}
+
+/* uuid elements are 16 raw bytes each way; the text form is the same bytes in
+ * hex (how the appointment keys of appt_state read in psql). */
+static void test_uuid_keys(void **state)
+{
+    PGconn *conn = *state;
+    enum { N = 1000 };
+    pgbin_t a;
+    pgbin_init(&a, PGBIN_UUID);
+    uint8_t key[32];
+    for (unsigned i = 0; i < N; i++) {
+        key_of(key, i);
+        pgbin_add_bytes(&a, key + 16, 16); /* the seed is in the last bytes */
+    }
+    PGresult *res = unnest(conn, &a, "uuid", "u, replace(u::text, '-', '')", 1);
+    assert_int_equal(PQntuples(res), N);
+    for (int i = 0; i < N; i++) {
+        key_of(key, (unsigned)i);
+        assert_int_equal(PQgetlength(res, i, 0), 16);
+        assert_memory_equal(PQgetvalue(res, i, 0), key + 16, 16);
+        char hex[33];
+        for (int b = 0; b < 16; b++)
+            snprintf(hex + 2 * b, 3, "%02x", key[16 + b]);
+        assert_int_equal(PQgetlength(res, i, 1), 32);
+        assert_memory_equal(PQgetvalue(res, i, 1), hex, 32);
+    }
     PQclear(res);
     pgbin_free(&a);
 }
@@ -272,9 +301,9 @@ static void test_columns(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_bytea_keys),     cmocka_unit_test(test_ints),
-        cmocka_unit_test(test_text_and_nulls), cmocka_unit_test(test_empty),
-        cmocka_unit_test(test_columns),
+        cmocka_unit_test(test_bytea_keys), cmocka_unit_test(test_uuid_keys),
+        cmocka_unit_test(test_ints),       cmocka_unit_test(test_text_and_nulls),
+        cmocka_unit_test(test_empty),      cmocka_unit_test(test_columns),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
