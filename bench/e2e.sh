@@ -31,6 +31,10 @@
 #                         average is below L (default 1.5; 0: do not wait); the machine is shared
 #   --out DIR             keep logs and results there (default: a new dir under /tmp)
 #   --build DIR           build directory (default build-bench, then build)
+#   --compare DIR         another build directory (say, of an older commit): its gevinstd runs
+#                         R times too, interleaved with the first (A B A B ...) on the same
+#                         topic and server, and medians are reported for each; on a shared
+#                         host only interleaved runs compare two builds fairly
 #
 # Needs: a built tree (gevinstd, tools/gevinst-gen, tools/gevinst-mock-kafka), PostgreSQL 15,
 # kcat, /usr/bin/time. Run as root like the tests. Leaves nothing running; exit 0 when every
@@ -39,7 +43,7 @@ set -uo pipefail
 
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 kind=appointments events=1000000 runs=3 durable=0 partitions=16 compression=zstd
-sets=() pg_conf=() pg_env=() stream=0 rate=40000 pg_stats=0 perf=0 quiet=1.5 out= build=
+sets=() pg_conf=() pg_env=() stream=0 rate=40000 pg_stats=0 perf=0 quiet=1.5 out= build= compare=
 
 usage() {
     sed -n '2,/^set -uo/p' "${BASH_SOURCE[0]}" | sed -e '/^set -uo/d' -e 's/^# \{0,1\}//' >&2
@@ -65,6 +69,7 @@ while [ $# -gt 0 ]; do
     --quiet) quiet=${2:?}; shift 2 ;;
     --out) out=${2:?}; shift 2 ;;
     --build) build=${2:?}; shift 2 ;;
+    --compare) compare=${2:?}; shift 2 ;;
     -h | --help) usage ;;
     *) echo "e2e: unknown option $1" >&2; usage ;;
     esac
@@ -80,7 +85,8 @@ if [ -z "$build" ]; then
     [ -x "$build/gevinstd" ] || build=$repo/build
 fi
 gevinstd=$build/gevinstd gen=$build/tools/gevinst-gen
-for f in "$gevinstd" "$gen" "$build/tools/gevinst-mock-kafka"; do
+gevinstd_b=${compare:+$compare/gevinstd}
+for f in "$gevinstd" "$gen" "$build/tools/gevinst-mock-kafka" ${gevinstd_b:+"$gevinstd_b"}; do
     [ -x "$f" ] || { echo "e2e: $f missing; build first (bench/README.md)" >&2; exit 1; }
 done
 for c in kcat /usr/bin/time psql; do
@@ -349,6 +355,12 @@ say "e2e: kind=$kind events~$events runs=$runs durable=$durable partitions=$part
 say "e2e: $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GB", $2 / 1048576}' /proc/meminfo)," \
     "$(uname -r), gevinstd $("$gevinstd" --version 2>&1 | head -1) built $(date -u -r "$gevinstd" \
     +%FT%TZ), git $(git -C "$repo" rev-parse --short HEAD)"
+if [ -n "$compare" ]; then
+    src_b=$(sed -n 's/^CMAKE_HOME_DIRECTORY:INTERNAL=//p' "$compare/CMakeCache.txt" 2>/dev/null)
+    say "e2e: A = $gevinstd, B = $gevinstd_b built $(date -u -r "$gevinstd_b" +%FT%TZ) from" \
+        "${src_b:-?} (git $(git -C "${src_b:-/nonexistent}" rev-parse --short HEAD 2>/dev/null ||
+            echo ?)); runs alternate A B A B ..."
+fi
 
 if [ "$stream" = 1 ]; then
     # ---- memory while the stream grows ---------------------------------------------------
@@ -428,7 +440,13 @@ say "e2e: retention ok: all $messages messages in the topic, every partition fro
 
 : >"$out/runs.tsv"
 fail=0
-for ((r = 1; r <= runs; r++)); do
+iterations=$runs
+[ -n "$compare" ] && iterations=$((2 * runs))
+for ((r = 1; r <= iterations; r++)); do
+    bin=$gevinstd label=A
+    if [ -n "$compare" ] && [ $((r % 2)) = 0 ]; then
+        bin=$gevinstd_b label=B
+    fi
     # The ceiling: kcat reading the same topic from the start, payloads to /dev/null.
     wait_quiet
     t0=$(now)
@@ -448,7 +466,7 @@ for ((r = 1; r <= runs; r++)); do
 
     fresh_db
     write_config "bench-$r" debug
-    if [ "$perf" = 1 ] && [ "$r" = "$runs" ]; then
+    if [ "$perf" = 1 ] && [ "$r" = "$iterations" ]; then
         perf record -q -a -g -F 499 -o "$out/perf.data" 2>"$out/perf.log" &
         ppid=$!
         bg_pids+=("$ppid")
@@ -465,7 +483,7 @@ for ((r = 1; r <= runs; r++)); do
     wpid=$!
     t0=$(now)
     /usr/bin/time -f '%e %M %U %S %R' -o "$out/time-$r.txt" \
-        "$gevinstd" --config "$out/gevinstd.conf" --exit-on-eof 2>"$out/gevinstd-$r.log"
+        "$bin" --config "$out/gevinstd.conf" --exit-on-eof 2>"$out/gevinstd-$r.log"
     status=$?
     t1=$(now)
     wait "$wpid"
@@ -476,7 +494,7 @@ for ((r = 1; r <= runs; r++)); do
     pg_cpu=$(head -1 "$out/pgcpu-$r.txt")
     read -r pg_user pg_sys pg_minflt < <(sed -n 2p "$out/pgcpu-$r.txt")
     load_after=$(load1)
-    if [ "$perf" = 1 ] && [ "$r" = "$runs" ]; then
+    if [ "$perf" = 1 ] && [ "$r" = "$iterations" ]; then
         kill -INT "$ppid"
         wait "$ppid"
     fi
@@ -505,11 +523,13 @@ for ((r = 1; r <= runs; r++)); do
     d_cpu=$(awk -v u="$user_s" -v s="$sys_s" 'BEGIN {printf "%.2f", u + s}')
     # CPU microseconds per event: what 2 cores can sustain does not depend on the load.
     us_ev() { awk -v c="$1" -v e="$produced" 'BEGIN {printf "%.1f", c * 1e6 / e}'; }
-    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$r" "$wall" \
+    f_d=$(awk -v f="${minflt:-0}" -v e="$produced" 'BEGIN {printf "%.1f", f * 1000 / e}')
+    f_pg=$(awk -v f="${pg_minflt:-0}" -v e="$produced" 'BEGIN {printf "%.1f", f * 1000 / e}')
+    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$r" "$wall" \
         "$rate_wall" "$span" "$rate_commit" "$kcat_s" "$rate_kcat" "$rss_kb" "$(us_ev "$d_cpu")" \
         "$(us_ev "$pg_cpu")" "$(us_ev "$mock_cpu")" "$(us_ev "$kcat_cpu")" "$load_before" \
-        "$(us_ev "$pg_all")" "$rate_assign" "$rate_kcatg" >>"$out/runs.tsv"
-    say "run $r: gevinstd ${wall} s wall = $rate_wall ev/s (log start $started, assigned" \
+        "$(us_ev "$pg_all")" "$rate_assign" "$rate_kcatg" "$label" "$f_d" "$f_pg" >>"$out/runs.tsv"
+    say "run $r${compare:+ ($label)}: gevinstd ${wall} s wall = $rate_wall ev/s (log start $started, assigned" \
         "$assigned); assigned->exit ${from_assign} s = $rate_assign ev/s;" \
         "first->last commit ${span} s = $rate_commit ev/s ($batches batches, $(awk \
         -v c="$in_commit" -v s="$span" 'BEGIN {printf "%.0f", (s > 0) ? 100 * c / s : 0}') % of it" \
@@ -520,24 +540,35 @@ for ((r = 1; r <= runs; r++)); do
         "= $rate_kcat ev/s, CPU $(us_ev "$kcat_cpu") us/event; kcat -G ${kcatg_s} s =" \
         "$rate_kcatg ev/s | load $load_before -> $load_after"
     # Page faults cost far more in some VMs than on bare metal: worth seeing beside the CPU.
-    say "run $r: user + system s: gevinstd $user_s + $sys_s, PostgreSQL backend" \
-        "${pg_user:-?} + ${pg_sys:-?}; minor page faults per 1000 events: gevinstd" \
-        "$(awk -v f="${minflt:-0}" -v e="$produced" 'BEGIN {printf "%.1f", f * 1000 / e}'), backend" \
-        "$(awk -v f="${pg_minflt:-0}" -v e="$produced" 'BEGIN {printf "%.1f", f * 1000 / e}')"
+    say "run $r${compare:+ ($label)}: user + system s: gevinstd $user_s + $sys_s, PostgreSQL backend" \
+        "${pg_user:-?} + ${pg_sys:-?}; minor page faults per 1000 events: gevinstd $f_d," \
+        "backend $f_pg"
 done
 
-col() { cut -f"$1" "$out/runs.tsv" | median; }
-m_wall=$(col 3) m_commit=$(col 5) m_kcat=$(col 7) m_rss=$(col 8) m_assign=$(col 15) m_kcatg=$(col 16)
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.3f", a / b}'; }
-say "median: gevinstd $m_wall ev/s (process start to exit), $m_assign ev/s (assignment to" \
-    "exit), $m_commit ev/s (first to last commit); kcat $m_kcat ev/s, as a group member" \
-    "(kcat -G, start to exit) $m_kcatg ev/s; ratios: start to exit vs kcat -G" \
-    "$(ratio "$m_wall" "$m_kcatg"), assignment to exit vs kcat $(ratio "$m_assign" "$m_kcat")," \
-    "start to exit vs kcat $(ratio "$m_wall" "$m_kcat"); peak RSS" \
-    "$(awk -v k="$m_rss" 'BEGIN {printf "%.0f", k / 1024}') MB"
-say "median CPU us/event: gevinstd $(col 9), PostgreSQL backend $(col 10) (whole server" \
-    "$(col 14)), mock broker" \
-    "$(col 11) (during gevinstd); kcat $(col 12)"
+# Medians of the runs of one build (label A or B), or of all.
+summary() { # label ("" for all)
+    local lab=$1
+    col() { awk -F'\t' -v c="$1" -v l="$lab" 'l == "" || $17 == l {print $c}' "$out/runs.tsv" | median; }
+    local m_wall m_commit m_kcat m_rss m_assign m_kcatg name=${lab:+ $lab}
+    m_wall=$(col 3) m_commit=$(col 5) m_kcat=$(col 7) m_rss=$(col 8) m_assign=$(col 15)
+    m_kcatg=$(col 16)
+    ratio() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.3f", a / b}'; }
+    say "median$name: gevinstd $m_wall ev/s (process start to exit), $m_assign ev/s (assignment" \
+        "to exit), $m_commit ev/s (first to last commit); kcat $m_kcat ev/s, as a group member" \
+        "(kcat -G, start to exit) $m_kcatg ev/s; ratios: start to exit vs kcat -G" \
+        "$(ratio "$m_wall" "$m_kcatg"), assignment to exit vs kcat $(ratio "$m_assign" "$m_kcat")," \
+        "start to exit vs kcat $(ratio "$m_wall" "$m_kcat"); peak RSS" \
+        "$(awk -v k="$m_rss" 'BEGIN {printf "%.0f", k / 1024}') MB"
+    say "median$name CPU us/event: gevinstd $(col 9), PostgreSQL backend $(col 10) (whole" \
+        "server $(col 14)), mock broker $(col 11) (during gevinstd); kcat $(col 12); minor" \
+        "page faults per 1000 events: gevinstd $(col 18), backend $(col 19)"
+}
+if [ -n "$compare" ]; then
+    summary A
+    summary B
+else
+    summary ""
+fi
 read -r tab rows total heap per_row < <(state_sizes)
 say "state: $tab rows=$rows total_bytes=$total heap_bytes=$heap bytes_per_row=$per_row" \
     "MB_per_million_rows=$(awk -v t="$total" -v r="$rows" 'BEGIN {printf "%.1f", t / r}')" \
