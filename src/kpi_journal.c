@@ -13,9 +13,14 @@
 /* Serialises journal flushes of all instances ("gevi" "jour"). */
 #define JOURNAL_LOCK_KEY "7450580228102729074"
 
+/* Entry and group keys: the first 16 bytes of the entry's pseudonym and of
+ * the group's SHA-256, as journal_entry's uuid columns hold them
+ * (sql/012_journal_uuid_keys.sql). */
+enum { JKEY = 16 };
+
 typedef struct jstaged {
-    uint8_t entry[32];
-    uint8_t grp[32];
+    uint8_t entry[JKEY];
+    uint8_t grp[JKEY];
     bool error; /* entered-in-error */
     int64_t t, o;
     int32_t i;
@@ -25,11 +30,11 @@ typedef struct jstaged {
 
 /* One entry during a flush: as stored (o_*) and as it will be (n_*). */
 typedef struct jent {
-    uint8_t entry[32];
+    uint8_t entry[JKEY];
     bool known; /* a row exists */
     bool o_alive, o_dup;
     bool n_alive, n_dup, n_erased, n_recorded;
-    uint8_t o_grp[32], n_grp[32];
+    uint8_t o_grp[JKEY], n_grp[JKEY];
     int64_t o_t, n_t, o_dur, n_dur;
     const char *o_unit, *n_unit;
     int64_t vt, vo; /* version of the recording: time, offset, index */
@@ -38,7 +43,7 @@ typedef struct jent {
 } jent_t;
 
 typedef struct grange {
-    uint8_t grp[32];
+    uint8_t grp[JKEY];
     int64_t lo, hi;
 } grange_t;
 
@@ -101,13 +106,17 @@ bool kpi_journal_add(kpi_journal_t *kj, const event_t *ev, int64_t offset, int i
     s->o = offset;
     s->i = index;
     if (ev->kind == EVENT_KIND_JOURNAL_ERROR) {
-        hexkey_decode(s->entry, ev->journal_error.entry);
+        uint8_t full[HEXKEY_BYTES];
+        hexkey_decode(full, ev->journal_error.entry);
+        memcpy(s->entry, full, JKEY);
         s->error = true;
         kj->nin++;
         return true;
     }
     const event_journal_recorded_t *j = &ev->journal;
-    hexkey_decode(s->entry, j->entry);
+    uint8_t full[SHA256_DIGEST_LENGTH];
+    hexkey_decode(full, j->entry);
+    memcpy(s->entry, full, JKEY);
     /* The group key hashes the parts with their lengths, so no two different
      * (patient, item_type, fingerprint) triples can share an input. */
     unsigned char buf[PSEUDO_HEX_LEN + 2 * (4 + EVENT_STR_MAX)];
@@ -123,7 +132,8 @@ bool kpi_journal_add(kpi_journal_t *kj, const event_t *ev, int64_t offset, int i
     memcpy(buf + n, &len, 4);
     memcpy(buf + n + 4, j->fingerprint, len);
     n += 4 + len;
-    SHA256(buf, n, s->grp);
+    SHA256(buf, n, full);
+    memcpy(s->grp, full, JKEY);
     s->unit = strpool_intern(kj->pool, ev->unit_id, strlen(ev->unit_id));
     if (!s->unit)
         return false;
@@ -168,18 +178,18 @@ static bool ents_reset(kpi_journal_t *kj, size_t expect)
     return true;
 }
 
-static size_t ent_slot(const kpi_journal_t *kj, const uint8_t key[32])
+static size_t ent_slot(const kpi_journal_t *kj, const uint8_t key[JKEY])
 {
     uint64_t h;
     memcpy(&h, key, sizeof(h));
     size_t j = h & (kj->index_cap - 1);
-    while (kj->index[j] >= 0 && memcmp(kj->ents[kj->index[j]].entry, key, 32) != 0)
+    while (kj->index[j] >= 0 && memcmp(kj->ents[kj->index[j]].entry, key, JKEY) != 0)
         j = (j + 1) & (kj->index_cap - 1);
     return j;
 }
 
 /* Index of the entry, added (unknown, not alive) when absent; -1 on OOM. */
-static ssize_t ent_get(kpi_journal_t *kj, const uint8_t key[32], bool *created)
+static ssize_t ent_get(kpi_journal_t *kj, const uint8_t key[JKEY], bool *created)
 {
     if ((kj->nents + 1) * 2 > kj->index_cap) {
         /* Rehash into a table twice the size. */
@@ -205,7 +215,7 @@ static ssize_t ent_get(kpi_journal_t *kj, const uint8_t key[32], bool *created)
     }
     jent_t *e = &kj->ents[kj->nents];
     memset(e, 0, sizeof(*e));
-    memcpy(e->entry, key, 32);
+    memcpy(e->entry, key, JKEY);
     kj->index[j] = (int32_t)kj->nents;
     return (ssize_t)kj->nents++;
 }
@@ -225,7 +235,7 @@ static bool exec_ok(store_t *st, PGresult *res, ExecStatusType want, char *errst
 static int cmp_ent_ptr(const void *a, const void *b)
 {
     const jent_t *const *x = a, *const *y = b;
-    return memcmp((*x)->entry, (*y)->entry, 32);
+    return memcmp((*x)->entry, (*y)->entry, JKEY);
 }
 
 /* The entries of the map that pass keep (all when NULL), by key; NULL on OOM.
@@ -260,11 +270,11 @@ static bool get_bool(const PGresult *res, int row, int col)
     return PQgetvalue(res, row, col)[0] != 0;
 }
 
-static bool get_key(const PGresult *res, int row, int col, uint8_t out[32])
+static bool get_key(const PGresult *res, int row, int col, uint8_t out[JKEY])
 {
-    if (PQgetisnull(res, row, col) || PQgetlength(res, row, col) != 32)
+    if (PQgetisnull(res, row, col) || PQgetlength(res, row, col) != JKEY)
         return false;
-    memcpy(out, PQgetvalue(res, row, col), 32);
+    memcpy(out, PQgetvalue(res, row, col), JKEY);
     return true;
 }
 
@@ -294,7 +304,7 @@ static void ent_from_row(kpi_journal_t *kj, jent_t *e, const PGresult *res, int 
     e->o_alive = has_grp && !erased;
     e->n_alive = e->o_alive;
     e->n_dup = e->o_dup;
-    memcpy(e->n_grp, e->o_grp, 32);
+    memcpy(e->n_grp, e->o_grp, JKEY);
     e->n_t = e->o_t;
     e->n_unit = e->o_unit;
     e->n_dur = e->o_dur;
@@ -315,11 +325,11 @@ static void ent_from_row(kpi_journal_t *kj, jent_t *e, const PGresult *res, int 
  * true) is transaction-local like SET LOCAL, and a failed transaction drops
  * it. */
 static const char LOAD_SQL[] =
-    "WITH f AS MATERIALIZED (SELECT e.* FROM (SELECT unnest($1::bytea[]) AS entry) k "
+    "WITH f AS MATERIALIZED (SELECT e.* FROM (SELECT unnest($1::uuid[]) AS entry) k "
     "CROSS JOIN LATERAL (SELECT e.entry, e.grp, e.t, e.o, e.i, e.unit_id, e.dur_us, e.dup, "
     "e.erased FROM gevinst.journal_entry e WHERE e.entry = k.entry OFFSET 0) e), "
     "r AS (SELECT g, min(t) - $4::bigint AS lo, max(t) + $4::bigint AS hi FROM ("
-    "SELECT unnest($2::bytea[]) AS g, unnest($3::bigint[]) AS t "
+    "SELECT unnest($2::uuid[]) AS g, unnest($3::bigint[]) AS t "
     "UNION ALL SELECT f.grp, f.t FROM f WHERE f.grp IS NOT NULL AND NOT f.erased) u GROUP BY g) "
     "SELECT true, f.* FROM f UNION ALL "
     "SELECT false, w.* FROM r CROSS JOIN LATERAL (SELECT e.entry, e.grp, e.t, e.o, e.i, "
@@ -331,8 +341,8 @@ static bool load_state(kpi_journal_t *kj, store_t *st, char *errstr, size_t errs
     pgbin_t keys, grps, ts;
     char win[24];
     bool oom = false;
-    pgbin_init(&keys, PGBIN_BYTEA);
-    pgbin_init(&grps, PGBIN_BYTEA);
+    pgbin_init(&keys, PGBIN_UUID);
+    pgbin_init(&grps, PGBIN_UUID);
     pgbin_init(&ts, PGBIN_INT8);
     for (size_t s = 0; s < kj->nstaged; s++) {
         const jstaged_t *sg = &kj->staged[s];
@@ -341,7 +351,7 @@ static bool load_state(kpi_journal_t *kj, store_t *st, char *errstr, size_t errs
             break;
         }
         if (!sg->error) {
-            pgbin_add_bytes(&grps, sg->grp, 32);
+            pgbin_add_bytes(&grps, sg->grp, JKEY);
             pgbin_add_int8(&ts, sg->t);
         }
     }
@@ -350,7 +360,7 @@ static bool load_state(kpi_journal_t *kj, store_t *st, char *errstr, size_t errs
     jent_t **order = oom ? NULL : ents_sorted(kj, NULL);
     if (order)
         for (size_t i = 0; i < kj->nents; i++)
-            pgbin_add_bytes(&keys, order[i]->entry, 32);
+            pgbin_add_bytes(&keys, order[i]->entry, JKEY);
     else
         oom = true;
     free(order);
@@ -387,7 +397,7 @@ static bool load_state(kpi_journal_t *kj, store_t *st, char *errstr, size_t errs
         return false;
     }
     for (int r = 0; r < PQntuples(res); r++) {
-        uint8_t key[32];
+        uint8_t key[JKEY];
         bool created;
         if (!get_key(res, r, C_ENTRY, key)) {
             PQclear(res);
@@ -437,7 +447,7 @@ static void merge_staged(kpi_journal_t *kj)
         e->vt = sg->t;
         e->vo = sg->o;
         e->vi = sg->i;
-        memcpy(e->n_grp, sg->grp, 32);
+        memcpy(e->n_grp, sg->grp, JKEY);
         e->n_t = sg->t;
         e->n_unit = sg->unit;
         e->n_dur = sg->dur_us;
@@ -449,19 +459,19 @@ static void merge_staged(kpi_journal_t *kj)
 static int cmp_range(const void *a, const void *b)
 {
     const grange_t *x = a, *y = b;
-    int c = memcmp(x->grp, y->grp, 32);
+    int c = memcmp(x->grp, y->grp, JKEY);
     return c ? c : (x->lo > y->lo) - (x->lo < y->lo);
 }
 
 static int cmp_member(const void *a, const void *b)
 {
     const member_t *x = a, *y = b;
-    int c = memcmp(x->grp, y->grp, 32);
+    int c = memcmp(x->grp, y->grp, JKEY);
     if (c)
         return c;
     if (x->t != y->t)
         return x->t < y->t ? -1 : 1;
-    return memcmp(x->entry, y->entry, 32);
+    return memcmp(x->entry, y->entry, JKEY);
 }
 
 /* The groups a change touches, each with the span of changed times. */
@@ -476,12 +486,12 @@ static grange_t *changed_ranges(kpi_journal_t *kj, size_t *count)
         if (!e->changed)
             continue;
         if (e->o_alive) {
-            memcpy(r[n].grp, e->o_grp, 32);
+            memcpy(r[n].grp, e->o_grp, JKEY);
             r[n].lo = r[n].hi = e->o_t;
             n++;
         }
         if (e->n_alive) {
-            memcpy(r[n].grp, e->n_grp, 32);
+            memcpy(r[n].grp, e->n_grp, JKEY);
             r[n].lo = r[n].hi = e->n_t;
             n++;
         }
@@ -489,7 +499,7 @@ static grange_t *changed_ranges(kpi_journal_t *kj, size_t *count)
     qsort(r, n, sizeof(*r), cmp_range);
     size_t m = 0;
     for (size_t i = 0; i < n; i++) {
-        if (m && memcmp(r[m - 1].grp, r[i].grp, 32) == 0) {
+        if (m && memcmp(r[m - 1].grp, r[i].grp, JKEY) == 0) {
             if (r[i].hi > r[m - 1].hi)
                 r[m - 1].hi = r[i].hi;
             continue;
@@ -500,12 +510,12 @@ static grange_t *changed_ranges(kpi_journal_t *kj, size_t *count)
     return r;
 }
 
-static const grange_t *range_of(const grange_t *r, size_t n, const uint8_t grp[32])
+static const grange_t *range_of(const grange_t *r, size_t n, const uint8_t grp[JKEY])
 {
     size_t lo = 0, hi = n;
     while (lo < hi) {
         size_t mid = (lo + hi) / 2;
-        int c = memcmp(r[mid].grp, grp, 32);
+        int c = memcmp(r[mid].grp, grp, JKEY);
         if (c == 0)
             return &r[mid];
         if (c < 0)
@@ -534,7 +544,7 @@ static bool recompute(kpi_journal_t *kj, const grange_t *r, size_t n)
         const grange_t *g = range_of(r, n, m[i].grp);
         if (m[i].t < g->lo || m[i].t > g->hi + kj->window_us)
             continue; /* out of reach of every change: keeps its status */
-        bool has_prev = i > 0 && memcmp(m[i - 1].grp, m[i].grp, 32) == 0;
+        bool has_prev = i > 0 && memcmp(m[i - 1].grp, m[i].grp, JKEY) == 0;
         kj->ents[m[i].ent].n_dup = has_prev && m[i].t - m[i - 1].t <= kj->window_us;
     }
     free(m);
@@ -560,8 +570,8 @@ typedef struct jrows {
 
 static void jrows_init(jrows_t *w)
 {
-    pgbin_init(&w->k, PGBIN_BYTEA);
-    pgbin_init(&w->g, PGBIN_BYTEA);
+    pgbin_init(&w->k, PGBIN_UUID);
+    pgbin_init(&w->g, PGBIN_UUID);
     pgbin_init(&w->t, PGBIN_INT8);
     pgbin_init(&w->o, PGBIN_INT8);
     pgbin_init(&w->i, PGBIN_INT4);
@@ -587,9 +597,9 @@ static void jrows_free(jrows_t *w)
 static void jrows_add(jrows_t *w, const jent_t *e)
 {
     uint8_t dup = e->n_alive && e->n_dup, er = e->n_erased;
-    pgbin_add_bytes(&w->k, e->entry, 32);
+    pgbin_add_bytes(&w->k, e->entry, JKEY);
     if (e->n_recorded) {
-        pgbin_add_bytes(&w->g, e->n_grp, 32);
+        pgbin_add_bytes(&w->g, e->n_grp, JKEY);
         pgbin_add_text(&w->u, e->n_unit);
     } else {
         pgbin_add_null(&w->g);
@@ -630,7 +640,7 @@ static bool jrows_exec(jrows_t *w, store_t *st, const char *sql, char *errstr, s
  * one length) one value per call; unnest in FROM would first copy every row
  * into a tuplestore (perf: ~8 % of the backend). */
 #define JROWS_SELECT                                                                               \
-    "SELECT unnest($1::bytea[]), unnest($2::bytea[]), unnest($3::bigint[]), "                      \
+    "SELECT unnest($1::uuid[]), unnest($2::uuid[]), unnest($3::bigint[]), "                        \
     "unnest($4::bigint[]), unnest($5::int[]), unnest($6::text[]), unnest($7::bigint[]), "          \
     "unnest($8::bool[]), unnest($9::bool[])"
 

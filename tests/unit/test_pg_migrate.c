@@ -563,6 +563,55 @@ static void test_upgrade_keeps_appointment_state(void **state)
     PQfinish(conn);
 }
 
+/* The same for journal_entry under 012: entry and group keys become uuids of
+ * their first 16 bytes, a tombstone's null group stays null, the partial
+ * index of the windows is there again. */
+static void test_upgrade_keeps_journal_state(void **state)
+{
+    (void)state;
+    PGconn *conn = test_pg_connect_to(db_conninfo);
+    size_t before = 0;
+    while (before < migrations_count && migrations[before].version < 12)
+        before++;
+    assert_true(before < migrations_count); /* 012 is compiled in */
+    char errstr[512] = "";
+    int applied = -1;
+    if (!migrate_run_list(conn, migrations, before, &applied, NULL, errstr, sizeof(errstr)))
+        fail_msg("migrations up to 011: %s", errstr);
+    PGresult *res = PQexec(conn, "INSERT INTO gevinst.journal_entry SELECT "
+                                 "decode(repeat(lpad(to_hex(g), 8, '0'), 8), 'hex'), "
+                                 "CASE WHEN g % 10 = 0 THEN NULL ELSE "
+                                 "decode(repeat(lpad(to_hex(g % 7), 8, '0'), 8), 'hex') END, "
+                                 "1000 + g, g, g % 3, 'u' || g, 60000000::bigint * g, g % 2 = 0, "
+                                 "g % 10 = 0 FROM generate_series(1, 500) g");
+    if (PQresultStatus(res) != PGRES_COMMAND_OK)
+        fail_msg("insert: %s", PQerrorMessage(conn));
+    PQclear(res);
+    if (!migrate_run(conn, &applied, NULL, errstr, sizeof(errstr)))
+        fail_msg("upgrade: %s", errstr);
+    char *v = query_value(conn, "SELECT string_agg(attname || ' ' || format_type(atttypid, "
+                                "atttypmod), ',' ORDER BY attname) FROM pg_attribute WHERE "
+                                "attrelid = 'gevinst.journal_entry'::regclass AND attname IN "
+                                "('entry', 'grp')");
+    assert_string_equal(v, "entry uuid,grp uuid");
+    free(v);
+    assert_int_equal(query_long(conn,
+                                "SELECT count(*) FROM gevinst.journal_entry e, "
+                                "generate_series(1, 500) g WHERE "
+                                "e.entry = repeat(lpad(to_hex(g), 8, '0'), 4)::uuid AND "
+                                "e.grp IS NOT DISTINCT FROM CASE WHEN g % 10 = 0 THEN NULL "
+                                "ELSE repeat(lpad(to_hex(g % 7), 8, '0'), 4)::uuid END AND "
+                                "e.t = 1000 + g AND e.o = g AND e.i = g % 3 AND "
+                                "e.unit_id = 'u' || g AND e.dur_us = 60000000::bigint * g AND "
+                                "e.dup = (g % 2 = 0) AND e.erased = (g % 10 = 0)"),
+                     500);
+    v = query_value(conn, "SELECT indexdef FROM pg_indexes WHERE schemaname = 'gevinst' AND "
+                          "indexname = 'journal_entry_grp_t'");
+    assert_non_null(strstr(v, "(grp, t) WHERE (NOT erased)"));
+    free(v);
+    PQfinish(conn);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -578,6 +627,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_dead_connection_retriable, setup_db, teardown_db),
         cmocka_unit_test_setup_teardown(test_upgrade_keeps_appointment_state, setup_db,
                                         teardown_db),
+        cmocka_unit_test_setup_teardown(test_upgrade_keeps_journal_state, setup_db, teardown_db),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }
