@@ -518,6 +518,23 @@ static void test_dead_connection_retriable(void **state)
     PQfinish(killer);
 }
 
+/* Applies the compiled migrations older than version, as a database last
+ * upgraded before it would have them; returns how many. Fails the test unless
+ * they apply and the version itself is compiled in. */
+static size_t migrate_below(PGconn *conn, int version)
+{
+    size_t before = 0;
+    while (before < migrations_count && migrations[before].version < version)
+        before++;
+    assert_true(before < migrations_count);
+    assert_int_equal(migrations[before].version, version);
+    char errstr[512] = "";
+    int applied = -1;
+    if (!migrate_run_list(conn, migrations, before, &applied, NULL, errstr, sizeof(errstr)))
+        fail_msg("migrations before %d: %s", version, errstr);
+    return before;
+}
+
 /* An upgrade keeps the data: appt_state rows written under 010 (32-byte bytea
  * keys) come out of 011 keyed by their first 16 bytes as a uuid, every other
  * column and the table's fillfactor as they were. */
@@ -525,14 +542,9 @@ static void test_upgrade_keeps_appointment_state(void **state)
 {
     (void)state;
     PGconn *conn = test_pg_connect_to(db_conninfo);
-    size_t before = 0;
-    while (before < migrations_count && migrations[before].version < 11)
-        before++;
-    assert_true(before < migrations_count); /* 011 is compiled in */
+    size_t before = migrate_below(conn, 11);
     char errstr[512] = "";
     int applied = -1;
-    if (!migrate_run_list(conn, migrations, before, &applied, NULL, errstr, sizeof(errstr)))
-        fail_msg("migrations up to 010: %s", errstr);
     PGresult *res = PQexec(conn, "INSERT INTO gevinst.appt_state SELECT "
                                  "decode(repeat(lpad(to_hex(g), 8, '0'), 8), 'hex'), 1000 + g, g, "
                                  "g % 3, 'u' || g, 20000 + g, 19990 + g, g % 4, g % 6 "
@@ -570,14 +582,9 @@ static void test_upgrade_keeps_journal_state(void **state)
 {
     (void)state;
     PGconn *conn = test_pg_connect_to(db_conninfo);
-    size_t before = 0;
-    while (before < migrations_count && migrations[before].version < 12)
-        before++;
-    assert_true(before < migrations_count); /* 012 is compiled in */
+    migrate_below(conn, 12);
     char errstr[512] = "";
     int applied = -1;
-    if (!migrate_run_list(conn, migrations, before, &applied, NULL, errstr, sizeof(errstr)))
-        fail_msg("migrations up to 011: %s", errstr);
     PGresult *res = PQexec(conn, "INSERT INTO gevinst.journal_entry SELECT "
                                  "decode(repeat(lpad(to_hex(g), 8, '0'), 8), 'hex'), "
                                  "CASE WHEN g % 10 = 0 THEN NULL ELSE "
