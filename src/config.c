@@ -111,7 +111,7 @@ static const ckey_t ckeys[] = {
      "Commit a transaction at least this often while events arrive"},
     {"pipeline.state_cache_entries", CK_INT, OFF(state_cache_entries), "250000", 1024, 100000000,
      false, CS_NONE,
-     "Appointments and entries whose state is cached in memory (about 200 bytes each)"},
+     "States cached in memory per kind (appointments: 210-420 bytes each; audit users)"},
     {"postgres.conninfo", CK_STRING, OFF(pg_conninfo), NULL, NOLIM, false, CS_CONNINFO,
      "libpq connection string"},
     {"postgres.reader_role", CK_STRING, OFF(pg_reader_role), "gevinst_reader", NOLIM, false,

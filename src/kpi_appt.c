@@ -85,11 +85,17 @@ kpi_appt_t *kpi_appt_new(const timeutil_tz_t *tz, strpool_t *pool, size_t cache_
     ka->cache_max = cache_max < 1024 ? 1024 : cache_max;
     /* Sized once for the bound (at most half full): growing by doubling
      * would rehash and touch every size on the way, and flushes clear the
-     * cache before they would pass the bound (load_missing). */
+     * cache before they would pass the bound (load_missing). Pages are only
+     * touched as they fill. A bound too big to reserve (more than the machine
+     * could ever map) starts small and grows as before. */
     ka->cap = 4096;
     while (ka->cap < 2 * ka->cache_max)
         ka->cap *= 2;
     ka->tab = calloc(ka->cap, sizeof(entry_t));
+    if (!ka->tab) {
+        ka->cap = 4096;
+        ka->tab = calloc(ka->cap, sizeof(entry_t));
+    }
     if (!ka->tab) {
         free(ka);
         return NULL;

@@ -358,6 +358,23 @@ static void test_cache_bound(void **state)
     kpi_appt_destroy(a);
 }
 
+/* The largest bound the configuration allows reserves more than this machine
+ * has (100 M entries): the cache then starts small and still works. */
+static void test_huge_bound(void **state)
+{
+    (void)state;
+    kpi_appt_t *a = kpi_appt_new(tz, pool, 100000000);
+    assert_non_null(a);
+    kpi_delta_t *kd = kpi_delta_new();
+    for (unsigned n = 1; n <= 5000; n++)
+        add_key(a, n, 8, 1000, EVENT_STATUS_NOSHOW, EVENT_CHANNEL_PORTAL, n, 0);
+    assert_int_equal(flush(a, kd), KPI_FLUSH_OK);
+    assert_string_equal(cell(kd, KPI_NO_SHOW_RATE), "5000/5000");
+    assert_int_equal(kpi_appt_cache_size(a), 5000);
+    kpi_delta_destroy(kd);
+    kpi_appt_destroy(a);
+}
+
 static int setup(void **state)
 {
     (void)state;
@@ -390,6 +407,7 @@ int main(void)
         cmocka_unit_test_setup(test_large_mixed_batch, reset),
         cmocka_unit_test_setup(test_large_table_probed_by_key, reset),
         cmocka_unit_test_setup(test_cache_bound, reset),
+        cmocka_unit_test_setup(test_huge_bound, reset),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
