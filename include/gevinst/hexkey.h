@@ -5,7 +5,8 @@
 #include <stdint.h>
 
 /* hexkey: the 32-byte binary form of a pseudonym (64 lowercase hex chars),
- * as the state tables key by it, and a small string hash. */
+ * as audit_user keys by it (appt_state and journal_entry keep its first 16
+ * bytes as a uuid), and a small string hash. */
 
 #define HEXKEY_BYTES 32
 
