@@ -114,6 +114,8 @@ bool kpi_journal_add(kpi_journal_t *kj, const event_t *ev, int64_t offset, int i
         return true;
     }
     const event_journal_recorded_t *j = &ev->journal;
+    /* One buffer for the entry's binary pseudonym, then the group's hash. */
+    _Static_assert(HEXKEY_BYTES == SHA256_DIGEST_LENGTH, "one buffer for both");
     uint8_t full[SHA256_DIGEST_LENGTH];
     hexkey_decode(full, j->entry);
     memcpy(s->entry, full, JKEY);

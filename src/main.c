@@ -89,8 +89,8 @@ static int check_goals(const config_t *cfg, goals_t **out)
 /* Keeps freed memory in the process instead of handing it back to the kernel
  * and faulting it in again: librdkafka's decompression buffers and a batch's
  * arrays are freed and allocated all the time, and in a virtual machine a
- * page fault can cost 10 us or more (13 us measured on the benchmark's VM,
- * bench/README.md). One arena, because glibc frees the heaps of the others
+ * page fault can cost 10 us or more (13-15 us measured on the benchmark's VM,
+ * bench/bench_pagefault). One arena, because glibc frees the heaps of the others
  * whatever the trim threshold. Memory stays bounded: the buffers are. */
 static void malloc_keep(void)
 {
