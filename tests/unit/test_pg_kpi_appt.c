@@ -19,6 +19,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 
 static store_t *st;
 static strpool_t *pool;
@@ -375,6 +376,23 @@ static void test_huge_bound(void **state)
     kpi_appt_destroy(a);
 }
 
+/* Every assignment discards the cache, empty at the first: that must not
+ * touch the table, sized for the bound (about 13,000 pages at the default
+ * 250,000), which cost 0.2 s of page faults per assignment on a VM. */
+static void test_discard_empty_cache(void **state)
+{
+    (void)state;
+    kpi_appt_t *a = kpi_appt_new(tz, pool, 250000);
+    assert_non_null(a);
+    struct rusage r0, r1;
+    assert_int_equal(getrusage(RUSAGE_SELF, &r0), 0);
+    kpi_appt_discard(a);
+    assert_int_equal(getrusage(RUSAGE_SELF, &r1), 0);
+    assert_true(r1.ru_minflt - r0.ru_minflt < 1000);
+    assert_int_equal(kpi_appt_cache_size(a), 0);
+    kpi_appt_destroy(a);
+}
+
 static int setup(void **state)
 {
     (void)state;
@@ -408,6 +426,7 @@ int main(void)
         cmocka_unit_test_setup(test_large_table_probed_by_key, reset),
         cmocka_unit_test_setup(test_cache_bound, reset),
         cmocka_unit_test_setup(test_huge_bound, reset),
+        cmocka_unit_test(test_discard_empty_cache),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
