@@ -111,6 +111,8 @@ cleanup() {
         kill -TERM "$p" 2>/dev/null && wait "$p" 2>/dev/null
     done
     kafka_stop
+    # The server's log (slow statements with --pg-conf 'log_min_duration_statement = 50').
+    [ -n "${GEVINST_TEST_PGLOG:-}" ] && [ -n "${out:-}" ] && cp "$GEVINST_TEST_PGLOG" "$out/postgres.log" 2>/dev/null
     pg_stop
 }
 trap cleanup EXIT
