@@ -590,10 +590,7 @@ void kpi_appt_committed(kpi_appt_t *ka)
         e->pi = e->cur.i;
     }
     ka->ndirty = 0;
-    /* Bounded memory: every entry is clean now, so dropping them all is safe;
-     * the next batches reload what they touch. */
-    if (ka->count > ka->cache_max)
-        cache_clear(ka);
+    /* The bound is kept by load_missing, before a batch would pass it. */
 }
 
 void kpi_appt_discard(kpi_appt_t *ka)

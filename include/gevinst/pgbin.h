@@ -37,7 +37,7 @@ void pgbin_init(pgbin_t *a, uint32_t elemtype);
 void pgbin_reset(pgbin_t *a);
 void pgbin_free(pgbin_t *a);
 
-/* Elements; each must match the element type (bytes: bytea or text, taken
+/* Elements; each must match the element type (bytes: bytea, uuid or text, taken
  * verbatim; text must be in the client encoding). */
 void pgbin_add_bytes(pgbin_t *a, const void *p, size_t n);
 void pgbin_add_text(pgbin_t *a, const char *s); /* NULL: SQL NULL */
