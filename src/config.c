@@ -109,6 +109,8 @@ static const ckey_t ckeys[] = {
      "Commit a transaction after this many messages (a message may carry several events)"},
     {"pipeline.batch_ms", CK_INT, OFF(batch_ms), "500", 10, 60000, true, CS_NONE,
      "Commit a transaction at least this often while events arrive"},
+    {"pipeline.decode_threads", CK_INT, OFF(decode_threads), "0", 0, 64, false, CS_NONE,
+     "Threads decoding messages (JSON, checks, pseudonyms); 0: one per CPU, at most 4"},
     {"pipeline.state_cache_entries", CK_INT, OFF(state_cache_entries), "250000", 1024, 100000000,
      false, CS_NONE,
      "States cached in memory per kind (appointments: 210-420 bytes each; audit users)"},

@@ -17,6 +17,7 @@
 #include "gevinst/pipeline.h"
 
 #include "gevinst/dash.h"
+#include "gevinst/decpool.h"
 #include "gevinst/deliver.h"
 #include "gevinst/event.h"
 #include "gevinst/kpi.h"
@@ -42,8 +43,14 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #define POLL_MS 100
+/* A run of messages polled together and decoded in parallel: at most this
+ * many, and no more once their payloads reach RUN_BYTES (the records of a
+ * decoded event take ~1.8 KB, so a run of big batch messages stays bounded). */
+#define RUN_MSGS 256
+#define RUN_BYTES (256 * 1024)
 #define REJECT_LOG_LINES 10 /* per batch; the rest are only counted */
 #define STATS_INTERVAL_MS 30000
 #define JUDGE_INTERVAL_MS 5000
@@ -74,7 +81,7 @@ struct pipeline {
     rd_kafka_t *rk;
     store_t *store;
     stage_t *stage;
-    event_decoder_t *dec;
+    decpool_t *dp;
     timeutil_tz_t *tz;
     strpool_t *pool;
     kpi_delta_t *delta;
@@ -90,11 +97,17 @@ struct pipeline {
     bool assigned_once;
     bool need_resync;
     const pipeline_flags_t *flags; /* while running: the stop flag */
+    unsigned rebalances;           /* bumped by every rebalance callback */
     bool rejoin_pending;           /* left and rejoined the group to resync (see rejoin) */
 
     int64_t batch_events;
     int64_t batch_start_ms;
     int batch_reject_logged;
+
+    /* The run of messages polled and decoded together. */
+    rd_kafka_message_t *run[RUN_MSGS];
+    decpool_msg_t run_msgs[RUN_MSGS];
+    size_t nrun;
 
     /* Context of the message being decoded, for the sink callbacks. */
     const rd_kafka_message_t *cur_msg;
@@ -604,6 +617,7 @@ static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
                          rd_kafka_topic_partition_list_t *partitions, void *opaque)
 {
     pipeline_t *pl = opaque;
+    pl->rebalances++;
     /* Positions and the store are the batch in flight's until it is in. */
     commit_wait(pl);
     if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
@@ -718,7 +732,7 @@ static void on_reject(void *opaque, const event_reject_t *rej, int index)
     }
 }
 
-static void handle_message(pipeline_t *pl, const rd_kafka_message_t *m)
+static void handle_message(pipeline_t *pl, const rd_kafka_message_t *m, size_t run_index)
 {
     const char *topic = rd_kafka_topic_name(m->rkt);
     part_t *p = part_find(pl, topic, m->partition);
@@ -739,7 +753,7 @@ static void handle_message(pipeline_t *pl, const rd_kafka_message_t *m)
     pl->now_us = wall_us();
     event_sink_t sink = {on_event, on_reject, pl};
     pl->add_failed = false;
-    if (event_decode(pl->dec, m->payload, m->len, &sink) < 0 || pl->add_failed) {
+    if (decpool_replay(pl->dp, run_index, &sink) < 0 || pl->add_failed) {
         /* Our failure, not the producer's: never move past an unjudged
          * message. Drop the batch and read it again from the stored offsets. */
         log_error("pipeline: out of memory decoding %s [%" PRId32 "] @%" PRId64
@@ -790,6 +804,61 @@ static void handle_error(pipeline_t *pl, const rd_kafka_message_t *m)
     }
 }
 
+/* Starts committing the batch when it is big or old enough, or, when the
+ * stream is idle, whatever is pending. */
+static void commit_if_due(pipeline_t *pl, bool idle)
+{
+    if (!pl->need_resync &&
+        (pl->batch_events >= pl->cfg->batch_events ||
+         (pl->batch_events && now_ms() - pl->batch_start_ms >= pl->cfg->batch_ms) ||
+         (idle && (pl->inflight || pl->batch_events || positions_dirty(pl))))) {
+        /* The previous batch first: one in flight at a time, in order. */
+        if (commit_wait(pl))
+            commit_start(pl);
+    }
+}
+
+static void run_drop(pipeline_t *pl)
+{
+    for (size_t i = 0; i < pl->nrun; i++)
+        rd_kafka_message_destroy(pl->run[i]);
+    pl->nrun = 0;
+}
+
+/* Polls a run of messages into pl->run: waits up to POLL_MS for the first,
+ * then takes what is already there. A rebalance callback may run inside any
+ * poll; what was polled before it belongs to the old assignment (every
+ * assignment restarts from the stored positions, which Kafka then delivers
+ * again), so it is dropped unapplied, as librdkafka drops what it had
+ * fetched. Returns false when nothing came within POLL_MS. */
+static bool poll_run(pipeline_t *pl)
+{
+    size_t bytes = 0;
+    unsigned rebalances = pl->rebalances;
+    rd_kafka_message_t *m = rd_kafka_consumer_poll(pl->rk, POLL_MS);
+    if (!m)
+        return false;
+    for (;;) {
+        if (pl->rebalances != rebalances) {
+            run_drop(pl);
+            bytes = 0;
+            rebalances = pl->rebalances;
+        }
+        if (!m)
+            break;
+        pl->run[pl->nrun] = m;
+        /* Kafka errors are not decoded; a NULL payload is judged in a moment. */
+        pl->run_msgs[pl->nrun] =
+            m->err ? (decpool_msg_t){NULL, 0} : (decpool_msg_t){m->payload, m->len};
+        pl->nrun++;
+        bytes += m->len;
+        if (pl->nrun == RUN_MSGS || bytes >= RUN_BYTES || *pl->flags->stop)
+            break;
+        m = rd_kafka_consumer_poll(pl->rk, 0);
+    }
+    return true;
+}
+
 /* ---- set-up and the loop ---------------------------------------------- */
 
 static void on_kafka_error(rd_kafka_t *rk, int err, const char *reason, void *opaque)
@@ -818,6 +887,16 @@ static void kafka_log(const rd_kafka_t *rk, int level, const char *fac, const ch
     log_rdkafka_cb(rk, level, fac, buf);
 }
 
+/* pipeline.decode_threads, 0 resolved: one per online CPU, at most 4 (the
+ * polling thread applies what they decode; more rarely pays). */
+static int decode_threads(const config_t *cfg)
+{
+    if (cfg->decode_threads > 0)
+        return (int)cfg->decode_threads;
+    long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+    return cpus < 1 ? 1 : cpus > 4 ? 4 : (int)cpus;
+}
+
 pipeline_t *pipeline_new(const config_t *cfg, pseudo_t *pseudo, goals_t *goals, char *errstr,
                          size_t errstr_size)
 {
@@ -836,8 +915,9 @@ pipeline_t *pipeline_new(const config_t *cfg, pseudo_t *pseudo, goals_t *goals, 
     pl->back = stage_new();
     pthread_mutex_init(&pl->cmu, NULL);
     pthread_cond_init(&pl->ccv, NULL);
-    pl->dec = event_decoder_new(pseudo, (size_t)cfg->max_message_bytes, errstr, errstr_size);
-    pl->tz = pl->dec ? timeutil_tz_new(cfg->timezone, errstr, errstr_size) : NULL;
+    pl->dp = decpool_new(pseudo, (size_t)cfg->max_message_bytes, decode_threads(cfg), errstr,
+                         errstr_size);
+    pl->tz = pl->dp ? timeutil_tz_new(cfg->timezone, errstr, errstr_size) : NULL;
     pl->pool = strpool_new();
     pl->delta = kpi_delta_new();
     pl->appt = pl->tz && pl->pool ? kpi_appt_new(pl->tz, pl->pool, (size_t)cfg->state_cache_entries)
@@ -854,7 +934,7 @@ pipeline_t *pipeline_new(const config_t *cfg, pseudo_t *pseudo, goals_t *goals, 
         .cache_max = (size_t)cfg->state_cache_entries,
     };
     pl->audit = pl->tz && pl->pool ? kpi_audit_new(pl->tz, pl->pool, &aconf) : NULL;
-    if (!pl->store || !pl->stage || !pl->back || !pl->dec || !pl->tz || !pl->pool || !pl->delta ||
+    if (!pl->store || !pl->stage || !pl->back || !pl->dp || !pl->tz || !pl->pool || !pl->delta ||
         !pl->appt || !pl->journal || !pl->audit) {
         if (!*errstr)
             snprintf(errstr, errstr_size, "out of memory");
@@ -1248,23 +1328,20 @@ int pipeline_run(pipeline_t *pl, const pipeline_flags_t *flags, bool exit_on_eof
                 rejoin(pl);
         }
 
-        rd_kafka_message_t *m = rd_kafka_consumer_poll(pl->rk, POLL_MS);
-        if (m) {
+        bool idle = !poll_run(pl);
+        decpool_decode(pl->dp, pl->run_msgs, pl->nrun);
+        for (size_t i = 0; i < pl->nrun; i++) {
+            rd_kafka_message_t *m = pl->run[i];
             if (m->err)
                 handle_error(pl, m);
             else
-                handle_message(pl, m);
+                handle_message(pl, m, i);
             rd_kafka_message_destroy(m);
+            commit_if_due(pl, false);
         }
-
-        if (!pl->need_resync &&
-            (pl->batch_events >= pl->cfg->batch_events ||
-             (pl->batch_events && now_ms() - pl->batch_start_ms >= pl->cfg->batch_ms) ||
-             (!m && (pl->inflight || pl->batch_events || positions_dirty(pl))))) {
-            /* The previous batch first: one in flight at a time, in order. */
-            if (commit_wait(pl))
-                commit_start(pl);
-        }
+        pl->nrun = 0;
+        if (idle)
+            commit_if_due(pl, true);
         /* Judging reads the whole KPI history: not after every batch, and
          * while a backlog is consumed only now and then, since partitions
          * read at different speeds make a half-read history (whose alerts
@@ -1331,7 +1408,7 @@ void pipeline_destroy(pipeline_t *pl)
     kpi_delta_destroy(pl->delta);
     strpool_destroy(pl->pool);
     timeutil_tz_destroy(pl->tz);
-    event_decoder_destroy(pl->dec);
+    decpool_destroy(pl->dp);
     stage_destroy(pl->stage);
     store_destroy(pl->store);
     free(pl);

@@ -37,6 +37,7 @@ typedef struct config {
     /* [pipeline] */
     int64_t batch_events;
     int64_t batch_ms;
+    int64_t decode_threads; /* 0: one per CPU, at most 4 */
     int64_t state_cache_entries;
 
     /* [kpi] */

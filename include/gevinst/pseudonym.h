@@ -26,7 +26,8 @@ pseudo_t *pseudo_new_from_file(const char *path, char *errstr, size_t errstr_siz
 
 void pseudo_destroy(pseudo_t *p);
 
-/* Writes PSEUDO_HEX_LEN hex chars and a NUL into out. Not thread-safe per handle. */
+/* Writes PSEUDO_HEX_LEN hex chars and a NUL into out. Only reads the handle:
+ * several threads may share one. */
 void pseudo_make(pseudo_t *p, pseudo_kind_t kind, const char *id, size_t id_len,
                  char out[PSEUDO_HEX_LEN + 1]);
 

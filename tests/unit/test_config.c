@@ -57,6 +57,7 @@ static const char *all_keys[] = {
     "log.level",
     "pipeline.batch_events",
     "pipeline.batch_ms",
+    "pipeline.decode_threads",
     "pipeline.state_cache_entries",
     "postgres.conninfo",
     "postgres.reader_role",
