@@ -166,12 +166,14 @@ bool kpi_delta_flush(kpi_delta_t *kd, store_t *st, bool *retriable, char *errstr
         if (!ok) {
             snprintf(errstr, errstr_size, "out of memory staging KPI changes");
         } else {
+            /* Unnested in the select list: see INSERT_STATES in kpi_appt.c. */
             PGresult *res = PQexecParams(
                 store_conn(st),
                 "INSERT INTO gevinst.kpi_bucket (unit_id, kpi, day, num, den) "
                 "SELECT u, k, date '1970-01-01' + d, n, m "
-                "FROM unnest($1::text[], $2::text[], $3::int[], $4::bigint[], $5::bigint[]) "
-                "AS x(u, k, d, n, m) ORDER BY u, k, d "
+                "FROM (SELECT unnest($1::text[]) AS u, unnest($2::text[]) AS k, "
+                "unnest($3::int[]) AS d, unnest($4::bigint[]) AS n, unnest($5::bigint[]) AS m) x "
+                "ORDER BY u, k, d "
                 "ON CONFLICT (unit_id, kpi, day) DO UPDATE "
                 "SET num = kpi_bucket.num + EXCLUDED.num, den = kpi_bucket.den + EXCLUDED.den",
                 NCOL, NULL, p, len, fmt, 0);
