@@ -2,6 +2,7 @@
 #include "gevinst/kpi_appt.h"
 
 #include "gevinst/hexkey.h"
+#include "gevinst/hugemem.h"
 #include "gevinst/pgbin.h"
 
 #include <inttypes.h>
@@ -21,6 +22,8 @@ typedef struct snap {
 /* Keys are the first 16 bytes of the binary pseudonym, as appt_state's uuid
  * column holds them (sql/011_appt_uuid_key.sql: 128 bits keep them apart). */
 enum { KEY_BYTES = 16 };
+/* Keys ahead whose cache slots load_missing() prefetches. */
+enum { PREFETCH_AHEAD = 8 };
 
 typedef struct entry {
     uint8_t key[KEY_BYTES];
@@ -91,10 +94,10 @@ kpi_appt_t *kpi_appt_new(const timeutil_tz_t *tz, strpool_t *pool, size_t cache_
     ka->cap = 4096;
     while (ka->cap < 2 * ka->cache_max)
         ka->cap *= 2;
-    ka->tab = calloc(ka->cap, sizeof(entry_t));
+    ka->tab = hugemem_zalloc(ka->cap * sizeof(entry_t));
     if (!ka->tab) {
         ka->cap = 4096;
-        ka->tab = calloc(ka->cap, sizeof(entry_t));
+        ka->tab = hugemem_zalloc(ka->cap * sizeof(entry_t));
     }
     if (!ka->tab) {
         free(ka);
@@ -107,7 +110,7 @@ void kpi_appt_destroy(kpi_appt_t *ka)
 {
     if (!ka)
         return;
-    free(ka->tab);
+    hugemem_free(ka->tab, ka->cap * sizeof(entry_t));
     free(ka->staged);
     free(ka->in);
     free(ka->dirty);
@@ -115,12 +118,18 @@ void kpi_appt_destroy(kpi_appt_t *ka)
     free(ka);
 }
 
-static size_t slot(const kpi_appt_t *ka, const uint8_t key[KEY_BYTES])
+/* Where a key's probe starts. Keys are HMAC outputs: their bytes are already
+ * uniformly spread. */
+static size_t home(const kpi_appt_t *ka, const uint8_t key[KEY_BYTES])
 {
-    /* Keys are HMAC outputs: their bytes are already uniformly spread. */
     uint64_t h;
     memcpy(&h, key, sizeof(h));
-    size_t j = h & (ka->cap - 1);
+    return h & (ka->cap - 1);
+}
+
+static size_t slot(const kpi_appt_t *ka, const uint8_t key[KEY_BYTES])
+{
+    size_t j = home(ka, key);
     while (ka->tab[j].used && memcmp(ka->tab[j].key, key, KEY_BYTES) != 0)
         j = (j + 1) & (ka->cap - 1);
     return j;
@@ -129,7 +138,7 @@ static size_t slot(const kpi_appt_t *ka, const uint8_t key[KEY_BYTES])
 static void table_grow(kpi_appt_t *ka)
 {
     size_t cap = ka->cap * 2;
-    entry_t *tab = calloc(cap, sizeof(entry_t));
+    entry_t *tab = hugemem_zalloc(cap * sizeof(entry_t));
     if (!tab)
         return;
     entry_t *old = ka->tab;
@@ -139,7 +148,7 @@ static void table_grow(kpi_appt_t *ka)
     for (size_t i = 0; i < old_cap; i++)
         if (old[i].used)
             ka->tab[slot(ka, old[i].key)] = old[i];
-    free(old);
+    hugemem_free(old, old_cap * sizeof(entry_t));
 }
 
 static entry_t *lookup(kpi_appt_t *ka, const uint8_t key[KEY_BYTES], bool create)
@@ -390,6 +399,10 @@ static bool load_missing(kpi_appt_t *ka, store_t *st, kpi_delta_t *kd, char *err
     ka->gen++;
     for (size_t i = 0; i < ka->nstaged; i++) {
         const staged_t *sg = &ka->staged[i];
+        /* The table is far bigger than the CPU caches and keys are random:
+         * start fetching a later key's slot while this one is probed. */
+        if (i + PREFETCH_AHEAD < ka->nstaged)
+            __builtin_prefetch(&ka->tab[home(ka, ka->staged[i + PREFETCH_AHEAD].key)]);
         entry_t *e = lookup(ka, sg->key, false);
         if (e) {
             ka->hits++;
