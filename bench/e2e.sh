@@ -25,6 +25,8 @@
 #                         'huge_pages = on' (then reserve them first: sysctl vm.nr_hugepages)
 #   --pg-env NAME=VALUE   an environment variable for the throwaway server (repeatable), e.g.
 #                         GLIBC_TUNABLES=glibc.malloc.trim_threshold=1073741824
+#   --env NAME=VALUE      an environment variable for gevinstd (repeatable), e.g.
+#                         GLIBC_TUNABLES=glibc.malloc.hugetlb=1
 #   --pg-stats            load pg_stat_statements and print the top statements of the last run
 #   --perf                perf record -a -g around the last gevinstd run (perf.data in --out)
 #   --quiet L             before each timed run wait (at most 10 min) until the 1-minute load
@@ -43,7 +45,7 @@ set -uo pipefail
 
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 kind=appointments events=1000000 runs=3 durable=0 partitions=16 compression=zstd
-sets=() pg_conf=() pg_env=() stream=0 rate=40000 pg_stats=0 perf=0 quiet=1.5 out= build= compare=
+sets=() pg_conf=() pg_env=() gd_env=() stream=0 rate=40000 pg_stats=0 perf=0 quiet=1.5 out= build= compare=
 
 usage() {
     sed -n '2,/^set -uo/p' "${BASH_SOURCE[0]}" | sed -e '/^set -uo/d' -e 's/^# \{0,1\}//' >&2
@@ -64,6 +66,7 @@ while [ $# -gt 0 ]; do
     --rate) rate=${2:?}; shift 2 ;;
     --pg-conf) pg_conf+=("${2:?}"); shift 2 ;;
     --pg-env) pg_env+=("${2:?}"); shift 2 ;;
+    --env) gd_env+=("${2:?}"); shift 2 ;;
     --pg-stats) pg_stats=1; shift ;;
     --perf) perf=1; shift ;;
     --quiet) quiet=${2:?}; shift 2 ;;
@@ -352,7 +355,7 @@ state_sizes() {
 # ---- produce -------------------------------------------------------------------------------
 
 say "e2e: kind=$kind events~$events runs=$runs durable=$durable partitions=$partitions" \
-    "compression=$compression settings=${sets[*]:-defaults} pg_conf=[${pg_conf[*]:-}] pg_env=[${pg_env[*]:-}]" \
+    "compression=$compression settings=${sets[*]:-defaults} pg_conf=[${pg_conf[*]:-}] pg_env=[${pg_env[*]:-}] env=[${gd_env[*]:-}]" \
     "stream=$stream out=$out"
 say "e2e: $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GB", $2 / 1048576}' /proc/meminfo)," \
     "$(uname -r), gevinstd $("$gevinstd" --version 2>&1 | head -1) built $(date -u -r "$gevinstd" \
@@ -368,7 +371,7 @@ if [ "$stream" = 1 ]; then
     # ---- memory while the stream grows ---------------------------------------------------
     write_config bench-stream debug
     fresh_db
-    "$gevinstd" --config "$out/gevinstd.conf" 2>"$out/gevinstd-stream.log" &
+    env "${gd_env[@]}" "$gevinstd" --config "$out/gevinstd.conf" 2>"$out/gevinstd-stream.log" &
     dpid=$!
     bg_pids+=("$dpid")
     produce_at_rate &
@@ -484,7 +487,7 @@ for ((r = 1; r <= iterations; r++)); do
     watch_backend "$out/pgcpu-$r.txt" &
     wpid=$!
     t0=$(now)
-    /usr/bin/time -f '%e %M %U %S %R' -o "$out/time-$r.txt" \
+    env "${gd_env[@]}" /usr/bin/time -f '%e %M %U %S %R' -o "$out/time-$r.txt" \
         "$bin" --config "$out/gevinstd.conf" --exit-on-eof 2>"$out/gevinstd-$r.log"
     status=$?
     t1=$(now)
