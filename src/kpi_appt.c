@@ -614,6 +614,19 @@ void kpi_appt_discard(kpi_appt_t *ka)
     cache_clear(ka);
 }
 
+void kpi_appt_prefault(kpi_appt_t *ka)
+{
+    /* A write per 4 KiB page (a read would map the shared zero page and the
+     * first real write fault again); with huge pages most are hits. Only an
+     * empty table: it is all zeros, so writing zeros changes nothing. */
+    if (ka->count)
+        return;
+    volatile uint8_t *p = (volatile uint8_t *)ka->tab;
+    size_t size = ka->cap * sizeof(entry_t);
+    for (size_t off = 0; off < size; off += 4096)
+        p[off] = 0;
+}
+
 size_t kpi_appt_cache_size(const kpi_appt_t *ka)
 {
     return ka->count;

@@ -1274,6 +1274,14 @@ int pipeline_run(pipeline_t *pl, const pipeline_flags_t *flags, bool exit_on_eof
         log_error("deliver: %s; alerts are recorded but not sent", errstr);
     if (!subscribe(pl))
         return 1;
+    /* The group join takes seconds (group.initial.rebalance.delay.ms, 3 s
+     * by default) with both cores idle: fault the cache table in now
+     * rather than in the first commit. */
+    if (*pl->cfg->topic_appointments) {
+        int64_t t = precise_ms();
+        kpi_appt_prefault(pl->appt);
+        log_debug("pipeline: appointment cache faulted in (%" PRId64 " ms)", precise_ms() - t);
+    }
 
     int64_t next_connect_ms = 0;
     int64_t watchdog_ms = (int64_t)(notify_watchdog_interval_us() / 1000);

@@ -417,6 +417,44 @@ static int teardown(void **state)
     return 0;
 }
 
+/* The start of an appointment daemon faults the cache table in: afterwards
+ * the table is all in memory (touching it again faults nothing) and still
+ * empty, and a cache with entries is left alone. */
+static void test_prefault(void **state)
+{
+    (void)state;
+    kpi_appt_t *a = kpi_appt_new(tz, pool, 250000);
+    assert_non_null(a);
+    struct rusage r0, r1, r2;
+    assert_int_equal(getrusage(RUSAGE_SELF, &r0), 0);
+    kpi_appt_prefault(a);
+    assert_int_equal(getrusage(RUSAGE_SELF, &r1), 0);
+    kpi_appt_prefault(a);
+    assert_int_equal(getrusage(RUSAGE_SELF, &r2), 0);
+    assert_true(r1.ru_minflt - r0.ru_minflt >= 20); /* 54 MB: 27 huge pages at the least */
+    assert_true(r2.ru_minflt - r1.ru_minflt < 10);
+    assert_int_equal(kpi_appt_cache_size(a), 0);
+
+    kpi_delta_t *kd = kpi_delta_new();
+    for (unsigned n = 1; n <= 100; n++)
+        add_key(a, n, 8, 1000, EVENT_STATUS_NOSHOW, EVENT_CHANNEL_PORTAL, n, 0);
+    assert_int_equal(flush(a, kd), KPI_FLUSH_OK);
+    assert_string_equal(cell(kd, KPI_NO_SHOW_RATE), "100/100");
+    kpi_appt_committed(a);
+    /* Not empty: nothing is written; the cached winners still retract. */
+    kpi_appt_prefault(a);
+    assert_int_equal(kpi_appt_cache_size(a), 100);
+    kpi_delta_clear(kd);
+    for (unsigned n = 1; n <= 100; n++)
+        add_key(a, n, 8, 2000, EVENT_STATUS_FULFILLED, EVENT_CHANNEL_PORTAL, 1000 + n, 0);
+    assert_int_equal(flush(a, kd), KPI_FLUSH_OK);
+    /* 100 no-shows became fulfilled: both in the denominator, out of the numerator. */
+    assert_string_equal(cell(kd, KPI_NO_SHOW_RATE), "-100/0");
+    kpi_appt_committed(a);
+    kpi_delta_destroy(kd);
+    kpi_appt_destroy(a);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -427,6 +465,7 @@ int main(void)
         cmocka_unit_test_setup(test_cache_bound, reset),
         cmocka_unit_test_setup(test_huge_bound, reset),
         cmocka_unit_test(test_discard_empty_cache),
+        cmocka_unit_test_setup(test_prefault, reset),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
