@@ -95,6 +95,7 @@ struct pipeline {
     part_t *parts;                               /* positions, when in sync */
     size_t nparts;
     bool assigned_once;
+    bool giving_up; /* start-up failed after subscribing: assign nothing, close */
     bool need_resync;
     const pipeline_flags_t *flags; /* while running: the stop flag */
     unsigned rebalances;           /* bumped by every rebalance callback */
@@ -640,7 +641,7 @@ static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
          * races with rebalances in librdkafka 2.0.2. */
         while (!resync(pl)) {
             char errstr[512];
-            if (pl->flags && *pl->flags->stop) {
+            if ((pl->flags && *pl->flags->stop) || pl->giving_up) {
                 rd_kafka_assign(rk, NULL);
                 parts_clear(pl);
                 return;
@@ -1003,12 +1004,25 @@ pipeline_t *pipeline_new(const config_t *cfg, pseudo_t *pseudo, goals_t *goals, 
     return pl;
 }
 
-/* Connects and migrates, retrying transient failures until stopped. */
-static bool prepare_database(pipeline_t *pl, const pipeline_flags_t *flags)
+static bool subscribe(pipeline_t *pl);
+
+/* Connects and migrates, retrying transient failures until stopped. Joins
+ * the consumer group once PostgreSQL first answers, before the schema work:
+ * the join takes seconds (group.initial.rebalance.delay.ms, 3 s by default)
+ * and needs nothing from the database until the partitions are assigned, in
+ * the first poll, after this returns; the migrations of a new database
+ * (0.2 s) run meanwhile. A daemon that cannot reach PostgreSQL at all never
+ * joins, so it holds no partitions. *subscribed tells whether it joined. */
+static bool prepare_database(pipeline_t *pl, const pipeline_flags_t *flags, bool *subscribed)
 {
     char errstr[512];
     while (!*flags->stop) {
         if (store_connect(pl->store, errstr, sizeof(errstr))) {
+            if (!*subscribed) {
+                if (!subscribe(pl))
+                    return false;
+                *subscribed = true;
+            }
             int applied = 0;
             bool retriable = false;
             if (migrate_run(store_conn(pl->store), &applied, &retriable, errstr, sizeof(errstr)) &&
@@ -1264,16 +1278,22 @@ int pipeline_run(pipeline_t *pl, const pipeline_flags_t *flags, bool exit_on_eof
 {
     char errstr[512];
     pl->flags = flags;
-    if (!prepare_database(pl, flags))
+    bool subscribed = false;
+    if (!prepare_database(pl, flags, &subscribed)) {
+        if (subscribed) {
+            /* Leave the group in order; a partition assignment served by the
+             * close must not wait for a schema that is not coming. */
+            pl->giving_up = true;
+            rd_kafka_consumer_close(pl->rk);
+        }
         return *flags->stop ? 0 : 1;
+    }
     /* Once the schema is there. Its own thread and connection: a slow SMTP
      * relay never stalls consumption. (The decoder, made in pipeline_new,
      * has installed jansson's allocator hooks before this thread starts.) */
     pl->deliver = deliver_start(pl->cfg, errstr, sizeof(errstr));
     if (!pl->deliver)
         log_error("deliver: %s; alerts are recorded but not sent", errstr);
-    if (!subscribe(pl))
-        return 1;
     /* The group join takes seconds (group.initial.rebalance.delay.ms, 3 s
      * by default) with both cores idle: fault the cache table in now
      * rather than in the first commit. */

@@ -163,6 +163,24 @@ it_wait twin_b 60
 [ "$IT_STATUS" = 0 ] || it_fail "second of two daemons exited with $IT_STATUS"
 check_migrations gevinst_twin "two daemons at once"
 
+it_step "a database it cannot migrate: exits 1 at once, though it has joined the group"
+# The daemon joins the group as soon as PostgreSQL answers, before migrating (the join takes
+# seconds, the migrations run meanwhile); a migration that fails for good must still end
+# the start with status 1, closing the consumer, not wait for partitions' positions.
+it_psql 'CREATE DATABASE gevinst_broken'
+it_psql 'CREATE SCHEMA gevinst; CREATE TABLE gevinst.consumer_offset (unrelated int)' \
+    -d gevinst_broken
+broken_conninfo="${GEVINST_TEST_CONNINFO/dbname=gevinst_test/dbname=gevinst_broken}"
+it_write_config "$IT_TMP/broken.ini" '[postgres]' "conninfo = $broken_conninfo password=$PASSWORD" \
+    '[kafka]' 'group_id = gevinst-broken'
+t0=$(date +%s)
+IT_RUN_TIMEOUT=60 it_run broken "$GEVINSTD" --config "$IT_TMP/broken.ini" --exit-on-eof
+[ "$IT_STATUS" != 124 ] || it_fail "gevinstd on a database it cannot migrate did not exit in 60 s"
+it_assert_status 1 broken "start on a database it cannot migrate"
+[ $(($(date +%s) - t0)) -le 20 ] || it_fail "the failed start took $(($(date +%s) - t0)) s"
+it_assert_grep "$IT_TMP/broken.err" "consumer_offset" "the error names the table in the way"
+DAEMON_LOGS+=(broken)
+
 it_step "no secret in any daemon log"
 cp "$IT_TMP/twin_a.log" "$IT_TMP/twin_a.err"
 cp "$IT_TMP/twin_b.log" "$IT_TMP/twin_b.err"
