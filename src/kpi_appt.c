@@ -24,6 +24,8 @@ typedef struct snap {
 enum { KEY_BYTES = 16 };
 /* Keys ahead whose cache slots load_missing() prefetches. */
 enum { PREFETCH_AHEAD = 8 };
+/* Most of the table kpi_appt_prefault() touches: 1.2 M entries' worth. */
+#define PREFAULT_MAX ((size_t)256 << 20)
 
 typedef struct entry {
     uint8_t key[KEY_BYTES];
@@ -623,6 +625,10 @@ void kpi_appt_prefault(kpi_appt_t *ka)
         return;
     volatile uint8_t *p = (volatile uint8_t *)ka->tab;
     size_t size = ka->cap * sizeof(entry_t);
+    /* A bound set far above the default must not cost its whole table in
+     * RSS and seconds at every start: beyond this, flushes fault it in. */
+    if (size > PREFAULT_MAX)
+        size = PREFAULT_MAX;
     for (size_t off = 0; off < size; off += 4096)
         p[off] = 0;
 }

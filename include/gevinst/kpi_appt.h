@@ -65,7 +65,7 @@ size_t kpi_appt_cache_size(const kpi_appt_t *ka);
  * anyway (its first flush took 207 ms instead of 1.2 for the lookups, on a
  * VM where a fault is slow). For the start of a daemon that consumes
  * appointments, while nothing else runs; an empty cache only (else nothing
- * happens). */
+ * happens), and at most its first 256 MB (the default bound needs 54). */
 void kpi_appt_prefault(kpi_appt_t *ka);
 uint64_t kpi_appt_cache_hits(const kpi_appt_t *ka);
 uint64_t kpi_appt_cache_misses(const kpi_appt_t *ka);

@@ -20,6 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <unistd.h>
 
 static store_t *st;
 static strpool_t *pool;
@@ -455,6 +456,31 @@ static void test_prefault(void **state)
     kpi_appt_destroy(a);
 }
 
+static long resident_mb(void)
+{
+    long pages = 0, rss = 0;
+    FILE *f = fopen("/proc/self/statm", "r");
+    assert_non_null(f);
+    assert_int_equal(fscanf(f, "%ld %ld", &pages, &rss), 2);
+    fclose(f);
+    return rss * (sysconf(_SC_PAGESIZE) / 1024) / 1024;
+}
+
+/* A bound far above the default: the start touches 256 MB of its table,
+ * not all 1.7 GB of it. */
+static void test_prefault_big_bound(void **state)
+{
+    (void)state;
+    kpi_appt_t *a = kpi_appt_new(tz, pool, 5000000);
+    assert_non_null(a);
+    long before = resident_mb();
+    kpi_appt_prefault(a);
+    long grew = resident_mb() - before;
+    assert_true(grew >= 200);
+    assert_true(grew <= 300);
+    kpi_appt_destroy(a);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -466,6 +492,7 @@ int main(void)
         cmocka_unit_test_setup(test_huge_bound, reset),
         cmocka_unit_test(test_discard_empty_cache),
         cmocka_unit_test_setup(test_prefault, reset),
+        cmocka_unit_test(test_prefault_big_bound),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
