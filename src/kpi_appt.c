@@ -313,6 +313,21 @@ static entry_t *row_entry(kpi_appt_t *ka, const PGresult *res, int r)
     return lookup(ka, (const uint8_t *)PQgetvalue(res, r, 0), false);
 }
 
+/* Key order, as uuid compares (memcmp): the order the INSERT and UPDATE lock
+ * rows in (their ORDER BY). Arrays sent in it spare PostgreSQL the sort: its
+ * sort checks for sorted input first (10,000 random keys cost it ~4 ms). */
+static int by_staged_key(const void *a, const void *b, void *arg)
+{
+    const kpi_appt_t *ka = arg;
+    return memcmp(ka->staged[*(const size_t *)a].key, ka->staged[*(const size_t *)b].key,
+                  KEY_BYTES);
+}
+
+static int by_entry_key(const void *a, const void *b)
+{
+    return memcmp((*(entry_t *const *)a)->key, (*(entry_t *const *)b)->key, KEY_BYTES);
+}
+
 /* Reads the rows of keys marked missing in this flush that load_missing could
  * not insert: they exist already (from before the cache, or another writer). */
 static bool select_existing(kpi_appt_t *ka, store_t *st, const size_t *first, size_t nfirst,
@@ -426,6 +441,8 @@ static bool load_missing(kpi_appt_t *ka, store_t *st, kpi_delta_t *kd, char *err
         for (size_t i = 0; i < ka->nstaged; i++)
             ka->ent[i] = lookup(ka, ka->staged[i].key, false);
 
+    /* In key order, so the statement's ORDER BY finds its input sorted. */
+    qsort_r(first, nfirst, sizeof(*first), by_staged_key, ka);
     enum { NCOL = 9 }; /* key, t, o, i, unit, start, booked, channel, status */
     static const uint32_t types[NCOL] = {PGBIN_UUID, PGBIN_INT8, PGBIN_INT8, PGBIN_INT4, PGBIN_TEXT,
                                          PGBIN_INT4, PGBIN_INT4, PGBIN_INT2, PGBIN_INT2};
@@ -494,6 +511,7 @@ static kpi_flush_result_t write_states(kpi_appt_t *ka, store_t *st, char *errstr
         pgbin_init(&upd[c], types[c]);
         pgbin_init(&ins[c], types[c]);
     }
+    qsort(ka->dirty, ka->ndirty, sizeof(*ka->dirty), by_entry_key);
     for (size_t d = 0; d < ka->ndirty; d++) {
         entry_t *e = ka->dirty[d];
         pgbin_t *arr = e->pg_present ? upd : ins;
