@@ -442,7 +442,8 @@ static bool load_missing(kpi_appt_t *ka, store_t *st, kpi_delta_t *kd, char *err
             ka->ent[i] = lookup(ka, ka->staged[i].key, false);
 
     /* In key order, so the statement's ORDER BY finds its input sorted. */
-    qsort_r(first, nfirst, sizeof(*first), by_staged_key, ka);
+    if (nfirst > 1)
+        qsort_r(first, nfirst, sizeof(*first), by_staged_key, ka);
     enum { NCOL = 9 }; /* key, t, o, i, unit, start, booked, channel, status */
     static const uint32_t types[NCOL] = {PGBIN_UUID, PGBIN_INT8, PGBIN_INT8, PGBIN_INT4, PGBIN_TEXT,
                                          PGBIN_INT4, PGBIN_INT4, PGBIN_INT2, PGBIN_INT2};
@@ -511,7 +512,8 @@ static kpi_flush_result_t write_states(kpi_appt_t *ka, store_t *st, char *errstr
         pgbin_init(&upd[c], types[c]);
         pgbin_init(&ins[c], types[c]);
     }
-    qsort(ka->dirty, ka->ndirty, sizeof(*ka->dirty), by_entry_key);
+    if (ka->ndirty > 1)
+        qsort(ka->dirty, ka->ndirty, sizeof(*ka->dirty), by_entry_key);
     for (size_t d = 0; d < ka->ndirty; d++) {
         entry_t *e = ka->dirty[d];
         pgbin_t *arr = e->pg_present ? upd : ins;
