@@ -104,7 +104,9 @@ mkdir -p "$out" && out=$(cd "$out" && pwd)
 # shellcheck source=scripts/pg-lib.sh
 source "$repo/scripts/pg-lib.sh"
 # shellcheck source=scripts/kafka-lib.sh
-GEVINST_BUILD=$build source "$repo/scripts/kafka-lib.sh"
+# kafka_start reads GEVINST_BUILD when it runs, not when the file is sourced.
+export GEVINST_BUILD=$build
+source "$repo/scripts/kafka-lib.sh"
 
 bg_pids=()
 # shellcheck disable=SC2317  # called from the traps
