@@ -170,14 +170,18 @@ watch_backend() { # file
     done
     [ -n "$pid" ] || return 0
     exec {fd}<> <(:) # read -t on it: a sleep without a fork
+    local sched=(0 0)
     while read -r line 2>/dev/null <"/proc/$pid/stat"; do
         read -r -a f <<<"${line##*) }"
-        echo "$((f[11] + f[12])) ${f[11]} ${f[12]} ${f[7]}" >"$1.ticks"
+        # schedstat: ns on a CPU, ns runnable but waiting for one, timeslices.
+        read -r -a sched 2>/dev/null <"/proc/$pid/schedstat" || true
+        echo "$((f[11] + f[12])) ${f[11]} ${f[12]} ${f[7]} ${sched[1]:-0}" >"$1.ticks"
         read -r -t 0.5 -u "$fd" _
     done
     exec {fd}>&-
-    # CPU seconds; then user and system seconds and minor page faults on a second line.
-    [ -s "$1.ticks" ] && awk -v hz="$hz" '{printf "%.2f\n%.2f %.2f %d\n", $1 / hz, $2 / hz, $3 / hz, $4}' \
+    # CPU seconds; then user and system seconds, minor page faults and seconds spent waiting
+    # for a CPU on a second line.
+    [ -s "$1.ticks" ] && awk -v hz="$hz" '{printf "%.2f\n%.2f %.2f %d %.2f\n", $1 / hz, $2 / hz, $3 / hz, $4, $5 / 1e9}' \
         "$1.ticks" >"$1"
 }
 
@@ -499,7 +503,7 @@ for ((r = 1; r <= iterations; r++)); do
     pg_all=$(pg_cpu_between "$out/pgcpu0-$r.txt" "$out/pgcpu1-$r.txt")
     mock_cpu=$(awk -v a="$mock_cpu0" -v b="$(cpu_s "$GEVINST_TEST_KAFKA_PID")" 'BEGIN {printf "%.2f", b - a}')
     pg_cpu=$(head -1 "$out/pgcpu-$r.txt")
-    read -r pg_user pg_sys pg_minflt < <(sed -n 2p "$out/pgcpu-$r.txt")
+    read -r pg_user pg_sys pg_minflt pg_runq < <(sed -n 2p "$out/pgcpu-$r.txt")
     load_after=$(load1)
     if [ "$perf" = 1 ] && [ "$r" = "$iterations" ]; then
         kill -INT "$ppid"
@@ -548,8 +552,8 @@ for ((r = 1; r <= iterations; r++)); do
         "$rate_kcatg ev/s | load $load_before -> $load_after"
     # Page faults cost far more in some VMs than on bare metal: worth seeing beside the CPU.
     say "run $r${compare:+ ($label)}: user + system s: gevinstd $user_s + $sys_s, PostgreSQL backend" \
-        "${pg_user:-?} + ${pg_sys:-?}; minor page faults per 1000 events: gevinstd $f_d," \
-        "backend $f_pg"
+        "${pg_user:-?} + ${pg_sys:-?} (and ${pg_runq:-?} s runnable, waiting for a CPU);" \
+        "minor page faults per 1000 events: gevinstd $f_d, backend $f_pg"
 done
 
 # Medians of the runs of one build (label A or B), or of all.
