@@ -456,8 +456,9 @@ static void config_finalize(parse_state_t *ps)
 #undef LINE
 }
 
-config_t *config_parse(const char *path, const char *text, size_t len, char **errors,
-                       int *error_count)
+/* keep: return the config even when the text has errors (config_load_partial). */
+static config_t *parse(const char *path, const char *text, size_t len, char **errors,
+                       int *error_count, bool keep)
 {
     char why[256];
     parse_state_t *ps = calloc(1, sizeof(*ps));
@@ -484,7 +485,7 @@ config_t *config_parse(const char *path, const char *text, size_t len, char **er
 
     rd_kafka_conf_destroy(ps->rdconf);
     *error_count = ps->error_count;
-    if (ps->error_count) {
+    if (ps->error_count && !keep) {
         config_destroy(cfg);
         cfg = NULL;
     }
@@ -492,7 +493,13 @@ config_t *config_parse(const char *path, const char *text, size_t len, char **er
     return cfg;
 }
 
-config_t *config_load(const char *path, char **errors, int *error_count)
+config_t *config_parse(const char *path, const char *text, size_t len, char **errors,
+                       int *error_count)
+{
+    return parse(path, text, len, errors, error_count, false);
+}
+
+static config_t *load(const char *path, char **errors, int *error_count, bool keep)
 {
     FILE *f = fopen(path, "rb");
     *errors = NULL;
@@ -541,9 +548,19 @@ config_t *config_load(const char *path, char **errors, int *error_count)
         *error_count = 1;
         return NULL;
     }
-    config_t *cfg = config_parse(path, buf, len, errors, error_count);
+    config_t *cfg = parse(path, buf, len, errors, error_count, keep);
     free(buf);
     return cfg;
+}
+
+config_t *config_load(const char *path, char **errors, int *error_count)
+{
+    return load(path, errors, error_count, false);
+}
+
+config_t *config_load_partial(const char *path, char **errors, int *error_count)
+{
+    return load(path, errors, error_count, true);
 }
 
 void config_destroy(config_t *cfg)

@@ -163,33 +163,38 @@ int main(int argc, char **argv)
         return EXIT_USAGE;
     }
 
+    /* Every error at once (daemon.md: --check "prints every error"): a config
+     * with errors still names a goals file and a key file, and those are
+     * checked too before the exit. */
     char *errors = NULL;
     int error_count = 0;
-    config_t *cfg = config_load(config_path, &errors, &error_count);
-    if (!cfg) {
+    config_t *cfg = config_load_partial(config_path, &errors, &error_count);
+    if (error_count) {
         fputs(errors ? errors : "gevinstd: cannot load configuration\n", stderr);
         fprintf(stderr, "gevinstd: %d error%s in %s\n", error_count, error_count == 1 ? "" : "s",
                 config_path);
-        free(errors);
-        return EXIT_USAGE;
     }
+    free(errors);
+    if (!cfg)
+        return EXIT_USAGE;
     log_set_level((log_level_t)cfg->log_level);
-    /* Checked before the key so that --check reports both. */
     goals_t *goals = NULL;
     int goals_errors = check_goals(cfg, &goals);
 
-    char keyfile[PATH_MAX], errstr[512];
-    key_path(cfg, keyfile, sizeof(keyfile));
-    pseudo_t *pseudo = pseudo_new_from_file(keyfile, errstr, sizeof(errstr));
-    if (!pseudo) {
-        fprintf(stderr, "%s: privacy.pseudonym_key_file: %s\n", config_path, errstr);
-        fprintf(stderr, "gevinstd: refusing to start without a pseudonym key "
-                        "(make one with: openssl rand -hex 32 > FILE)\n");
-        goals_destroy(goals);
-        config_destroy(cfg);
-        return EXIT_USAGE;
+    /* A missing or empty key file setting is a config error already reported. */
+    char errstr[512];
+    pseudo_t *pseudo = NULL;
+    if (cfg->pseudonym_key_file && cfg->pseudonym_key_file[0]) {
+        char keyfile[PATH_MAX];
+        key_path(cfg, keyfile, sizeof(keyfile));
+        pseudo = pseudo_new_from_file(keyfile, errstr, sizeof(errstr));
+        if (!pseudo) {
+            fprintf(stderr, "%s: privacy.pseudonym_key_file: %s\n", config_path, errstr);
+            fprintf(stderr, "gevinstd: refusing to start without a pseudonym key "
+                            "(make one with: openssl rand -hex 32 > FILE)\n");
+        }
     }
-    if (goals_errors) {
+    if (error_count || goals_errors || !pseudo) {
         goals_destroy(goals);
         pseudo_destroy(pseudo);
         config_destroy(cfg);

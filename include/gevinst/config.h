@@ -79,6 +79,12 @@ typedef struct config {
  * there was any. Touches nothing outside memory. */
 config_t *config_load(const char *path, char **errors, int *error_count);
 
+/* As config_load, but a file with errors in it still gives a config: what
+ * could be read, keys in error at their defaults. So a caller can go on to
+ * check what the file names (the goals file, the key file) and report every
+ * error at once. NULL only when the file cannot be read or memory runs out. */
+config_t *config_load_partial(const char *path, char **errors, int *error_count);
+
 /* Parses config text already in memory; `path` is only used in messages. */
 config_t *config_parse(const char *path, const char *text, size_t len, char **errors,
                        int *error_count);

@@ -97,6 +97,28 @@ it_assert_grep "$IT_TMP/check_bad.err" "^$bad:8: .*min_cell_size" \
 it_assert_grep "$IT_TMP/check_bad.err" "^$bad:[0-9]+: .*conninfo" \
     "missing postgres.conninfo reported with path:line"
 
+it_step "--check on a config with errors still checks the goals file and the key file it names"
+cat >"$IT_TMP/all.ini" <<EOF
+[kafka]
+brokers = 127.0.0.1:9
+no_such_key = 1
+
+[postgres]
+conninfo = dbname=x
+
+[privacy]
+pseudonym_key_file = $IT_TMP/no-such.key
+
+[goals]
+file = $IT_TMP/no-such-goals.json
+EOF
+it_run check_all "$GEVINSTD" --config "$IT_TMP/all.ini" --check
+it_assert_status 2 check_all "--check on a config, a goals file and a key file in error"
+all=$(printf '%s' "$IT_TMP/all.ini" | sed 's/[].[*^$\/]/\\&/g')
+it_assert_grep "$IT_TMP/check_all.err" "^$all:3: .*no_such_key" "the config error"
+it_assert_grep "$IT_TMP/check_all.err" "no-such-goals\.json" "the goals file error"
+it_assert_grep "$IT_TMP/check_all.err" "no-such\.key" "the key file error"
+
 it_step "servers: PostgreSQL, mock Kafka with ${TOPICS[*]}"
 it_start_pg
 it_start_kafka "${TOPICS[@]}"

@@ -785,6 +785,59 @@ static void test_load_too_large(void **state)
     free(errors);
 }
 
+/* config_load_partial: a file with errors still gives what could be read, so
+ * --check can go on to the goals and key files it names; config_load of the
+ * same file gives nothing. */
+static void test_load_partial(void **state)
+{
+    (void)state;
+    char path[] = "/tmp/gevinst-test-config-XXXXXX";
+    int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    FILE *f = fdopen(fd, "w");
+    assert_non_null(f);
+    fputs(BASE "min_cell_size = five\n[goals]\nfile = /g.json\n[kafka]\nbogus = 1\n", f);
+    fclose(f);
+    char *errors = NULL;
+    int count = -1;
+    config_t *cfg = config_load_partial(path, &errors, &count);
+    assert_non_null(cfg);
+    assert_int_equal(count, 2);
+    assert_non_null(strstr(errors, ":7: "));  /* min_cell_size */
+    assert_non_null(strstr(errors, ":11: ")); /* bogus */
+    assert_string_equal(cfg->goals_file, "/g.json");
+    assert_string_equal(cfg->pseudonym_key_file, "/k");
+    assert_int_equal(cfg->min_cell_size, 5); /* in error: the default */
+    config_destroy(cfg);
+    free(errors);
+
+    errors = NULL;
+    count = -1;
+    assert_null(config_load(path, &errors, &count));
+    assert_int_equal(count, 2);
+    free(errors);
+
+    /* Without errors, the same as config_load. */
+    f = fopen(path, "w");
+    assert_non_null(f);
+    fputs(BASE, f);
+    fclose(f);
+    errors = NULL;
+    count = -1;
+    cfg = config_load_partial(path, &errors, &count);
+    assert_non_null(cfg);
+    assert_int_equal(count, 0);
+    assert_null(errors);
+    config_destroy(cfg);
+
+    /* A file that cannot be read gives no config at all. */
+    unlink(path);
+    errors = NULL;
+    assert_null(config_load_partial(path, &errors, &count));
+    assert_int_equal(count, 1);
+    free(errors);
+}
+
 /* A path longer than the message buffer: messages are cut, not overrun. */
 static void test_long_path(void **state)
 {
@@ -1194,6 +1247,7 @@ int main(void)
         cmocka_unit_test(test_log_effective),
         cmocka_unit_test(test_print_reference),
         cmocka_unit_test(test_diff_unreloadable),
+        cmocka_unit_test(test_load_partial),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
