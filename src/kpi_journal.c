@@ -1,4 +1,13 @@
-/* kpi_journal: order-independent duplicate detection over journal entries. */
+/* kpi_journal: order-independent duplicate detection over journal entries.
+ *
+ * The state lives in journal_entry only; a flush reads what its batch needs
+ * (the staged entries' rows and their groups' windows) and nothing is kept
+ * between batches, so the in-memory state is bounded by the batch. No cache
+ * across batches: message keys need not keep a group on one partition
+ * (events.md), so another instance may write any group between two of our
+ * flushes, and a cache could only spare the reads of entries and groups seen
+ * before, while most entries of a stream are new and need their probes anyway
+ * (bench/README.md: the insert, not the read, is half of the backend's work). */
 #include "gevinst/kpi_journal.h"
 
 #include "gevinst/hexkey.h"
