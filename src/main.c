@@ -169,7 +169,7 @@ int main(int argc, char **argv)
     char *errors = NULL;
     int error_count = 0;
     config_t *cfg = config_load_partial(config_path, &errors, &error_count);
-    if (error_count) {
+    if (error_count || !cfg) {
         fputs(errors ? errors : "gevinstd: cannot load configuration\n", stderr);
         fprintf(stderr, "gevinstd: %d error%s in %s\n", error_count, error_count == 1 ? "" : "s",
                 config_path);
