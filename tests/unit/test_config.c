@@ -756,16 +756,24 @@ static void test_load_directory(void **state)
     free(errors);
 }
 
+/* A new temporary file (path: a mkstemp template) holding text, left open
+ * for more. */
+static FILE *temp_config(char *path, const char *text)
+{
+    int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    FILE *f = fdopen(fd, "w");
+    assert_non_null(f);
+    fputs(text, f);
+    return f;
+}
+
 /* A file over the 16 MiB limit is refused, not cut and parsed. */
 static void test_load_too_large(void **state)
 {
     (void)state;
     char path[] = "/tmp/gevinst-test-config-XXXXXX";
-    int fd = mkstemp(path);
-    assert_true(fd >= 0);
-    FILE *f = fdopen(fd, "w");
-    assert_non_null(f);
-    fputs(BASE, f);
+    FILE *f = temp_config(path, BASE);
     static char comment[1024];
     memset(comment, '.', sizeof(comment) - 2);
     comment[0] = '#';
@@ -792,12 +800,8 @@ static void test_load_partial(void **state)
 {
     (void)state;
     char path[] = "/tmp/gevinst-test-config-XXXXXX";
-    int fd = mkstemp(path);
-    assert_true(fd >= 0);
-    FILE *f = fdopen(fd, "w");
-    assert_non_null(f);
-    fputs(BASE "min_cell_size = five\n[goals]\nfile = /g.json\n[kafka]\nbogus = 1\n", f);
-    fclose(f);
+    fclose(temp_config(path,
+                       BASE "min_cell_size = five\n[goals]\nfile = /g.json\n[kafka]\nbogus = 1\n"));
     char *errors = NULL;
     int count = -1;
     config_t *cfg = config_load_partial(path, &errors, &count);
@@ -818,7 +822,7 @@ static void test_load_partial(void **state)
     free(errors);
 
     /* Without errors, the same as config_load. */
-    f = fopen(path, "w");
+    FILE *f = fopen(path, "w");
     assert_non_null(f);
     fputs(BASE, f);
     fclose(f);
